@@ -1,0 +1,65 @@
+"""Builds the appliance from a configuration: camera, embedder, head, state and loop."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from .camera import Camera, CameraSupervisor, SyntheticCamera, make_camera, pi_camera_available
+from .config import Config
+from .embedder import Embedder
+from .head import NearestCentroidHead
+from .loop import LogOutput, TeachLoop
+from .storage import Autosaver, StateStore, model_identity
+
+log = logging.getLogger(__name__)
+
+
+def choose_camera(spec: str, *, simulate: bool, model_size, swap_rb: bool = False) -> Camera:
+    """The camera for ``spec``; ``auto`` is the Pi camera when there is one, else the synthetic scene."""
+    if spec != "auto":
+        return make_camera(spec, model_size=model_size, swap_rb=swap_rb)
+    if not simulate:
+        present, why = pi_camera_available()
+        if present:
+            return make_camera("picamera2", model_size=model_size, swap_rb=swap_rb)
+        log.warning("no Pi camera (%s): running simulated with the synthetic scene. "
+                    "Use --camera opencv:0 for a USB webcam or --camera folder:PATH for images.", why)
+    return SyntheticCamera()
+
+
+def load_head(store: StateStore, embedder: Embedder, config: Config):
+    """The saved head if there is a usable one, else an empty one, sized as configured."""
+    options = {"threshold": config.head.unknown_threshold or None, "temperature": config.head.temperature}
+    loaded = store.load(model_identity(embedder.describe()), **options)
+    if loaded.head is None:
+        return NearestCentroidHead(embedder.dim, config.head.classes, **options)
+    head = loaded.head
+    wanted = config.head.classes
+    if head.num_classes != wanted:
+        dropped = sum(head.counts[wanted:])
+        if dropped:
+            log.warning("the config asks for %d classes but the saved state has %d examples in classes "
+                        "beyond that; keeping %d classes (clear those classes first to shrink)",
+                        wanted, dropped, head.num_classes)
+        else:
+            head = head.resized(wanted)
+    log.info("loaded what was learned from %s: %s", loaded.source, head)
+    return head
+
+
+def build_loop(config: Config, *, simulate: bool = False, camera: Optional[Camera] = None) -> TeachLoop:
+    embedder = Embedder(config.model_path, num_threads=config.model.threads or None)
+    log.info("model %s", embedder)
+    if camera is None:
+        camera = choose_camera(config.camera.source, simulate=simulate, model_size=embedder.input_size,
+                               swap_rb=config.camera.swap_rb)
+    supervisor = CameraSupervisor(camera, timeout=config.camera.timeout)
+    store = StateStore(config.state_dir)
+    head = load_head(store, embedder, config)
+    loop = TeachLoop(supervisor, embedder, head, model=model_identity(embedder.describe()),
+                     smoothing=config.head.smoothing)
+    loop.autosaver = Autosaver(store, loop.snapshot_state, interval=config.storage.save_interval)
+    loop.autosaver.mark_saved(head.generation)
+    loop.observers.append(LogOutput(lambda: loop.head.names))
+    return loop

@@ -1,0 +1,153 @@
+"""The ``teachbox`` command: run, eval, info, fetch-model, default-config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from . import __version__
+from .config import Config, load_config, render_defaults
+from .errors import TeachboxError
+from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS
+
+log = logging.getLogger("teachbox")
+CONFIG_ENV = "TEACHBOX_CONFIG"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="teachbox", description="A box you teach to recognise things.")
+    parser.add_argument("--version", action="version", version=f"teachbox {__version__}")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="override [log] level")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sub):
+        sub.add_argument("--config", type=Path, help=f"TOML config file (default: ${CONFIG_ENV} if set)")
+        sub.add_argument("--model", help="model file (overrides [model] path)")
+        sub.add_argument("--model-dir", help="model folder (overrides [model] dir)")
+        sub.add_argument("--threads", type=int, help="interpreter threads, 0 = all cores")
+        return sub
+
+    run = with_config(commands.add_parser("run", help="run the appliance"))
+    run.add_argument("--camera", help="auto, picamera2, opencv:N, video:PATH, folder:PATH or synthetic")
+    run.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
+    run.add_argument("--simulate", action="store_true", help="simulated hardware (no Pi camera or GPIO needed)")
+
+    ev = with_config(commands.add_parser("eval", help="few-shot accuracy on a class-per-folder data set"))
+    ev.add_argument("--data", required=True, type=Path, help="folder with one sub-folder of images per class")
+    ev.add_argument("--shots", required=True, type=int, help="examples taught per class")
+    ev.add_argument("--ways", type=int, help="classes per split (default: all)")
+    ev.add_argument("--protocol", choices=("random", "arc"), default="random")
+    ev.add_argument("--splits", type=int, default=10)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    info = with_config(commands.add_parser("info", help="runtime, model, threads and paths"))
+    info.add_argument("--json", action="store_true")
+
+    fetch = commands.add_parser("fetch-model", help="put the model into the model folder (sha256 checked)")
+    fetch.add_argument("--config", type=Path)
+    fetch.add_argument("--model-dir", help="target folder (default: [model] dir)")
+    fetch.add_argument("--name", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    fetch.add_argument("--mirror", type=Path, help=f"copy from this folder instead of downloading (or ${MIRROR_ENV})")
+    fetch.add_argument("--force", action="store_true", help="fetch again even if a good copy is there")
+
+    commands.add_parser("default-config", help="print a config file with every key and its default")
+    return parser
+
+
+def _config(args) -> Config:
+    path = getattr(args, "config", None) or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    config = load_config(path)
+    config = config.override("model", path=getattr(args, "model", None), dir=getattr(args, "model_dir", None),
+                             threads=getattr(args, "threads", None))
+    config = config.override("camera", source=getattr(args, "camera", None))
+    config = config.override("storage", state_dir=getattr(args, "state_dir", None))
+    return config.override("log", level=args.log_level)
+
+
+def _run(args, config: Config) -> int:
+    from .app import build_loop
+
+    loop = build_loop(config, simulate=args.simulate)
+
+    def stop(signum, _frame):
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        loop.run()
+    finally:
+        loop.close()
+    log.info("stopped; what was learned is saved in %s", config.state_dir)
+    return 0
+
+
+def _eval(args, config: Config) -> int:
+    from .embedder import Embedder
+    from .evaluate import evaluate
+
+    embedder = Embedder(config.model_path, num_threads=config.model.threads or None)
+    result = evaluate(embedder, args.data, shots=args.shots, ways=args.ways, protocol=args.protocol,
+                      splits=args.splits, seed=args.seed)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"accuracy {result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}  "
+              f"({result['shots']}-shot, {result['ways']}-way, {result['protocol']}, {result['splits']} splits, "
+              f"{result['queries']} queries, {result['model']}, {result['seconds']} s)")
+    return 0
+
+
+def _info(args, config: Config) -> int:
+    from .embedder import Embedder
+
+    facts = {"version": __version__, "python": sys.version.split()[0], "model_dir": str(config.model_dir),
+             "state_dir": str(config.state_dir), "config": str(getattr(args, "config", None) or "")}
+    try:
+        facts.update(Embedder(config.model_path, num_threads=config.model.threads or None).describe())
+    except TeachboxError as exc:
+        facts["model_error"] = str(exc)
+    if args.json:
+        print(json.dumps(facts, indent=2))
+    else:
+        for key, value in facts.items():
+            print(f"{key:16} {value}")
+    return 0
+
+
+def _fetch(args, config: Config) -> int:
+    from .models import fetch_model
+
+    path = fetch_model(config.model_dir, args.name, mirror=args.mirror, force=args.force)
+    print(path)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "default-config":
+            print(render_defaults())
+            return 0
+        config = _config(args)
+        logging.getLogger().setLevel(config.log.level.upper())
+        handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch}[args.command]
+        return handler(args, config)
+    except TeachboxError as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Configuration: one TOML file, every key known; typos and bad values are refused.
+
+Like picamera2's configuration objects, unknown keys are an error (with a suggestion),
+never silently ignored.  Command-line options override the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from .errors import ConfigError
+from .head import MAX_CLASSES, MIN_CLASSES
+from .models import DEFAULT_MODEL
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+def default_data_dir() -> Path:
+    """systemd's ``$STATE_DIRECTORY`` when run as a service, else the user's data folder."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "teachbox"
+
+
+def _doc(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: str = _doc("auto (Pi camera if present, else synthetic), picamera2, opencv:N, video:PATH, "
+                       "folder:PATH or synthetic", "auto")
+    timeout: float = _doc("seconds without a frame before the camera counts as offline", 2.0)
+    swap_rb: bool = _doc("swap red and blue (for a camera whose colours look wrong)", False)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = _doc("model file; empty = the default model in model dir", "")
+    dir: str = _doc("folder that teachbox fetch-model fills; empty = <data dir>/models", "")
+    threads: int = _doc("interpreter threads; 0 = all cores", 0)
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    classes: int = _doc(f"number of classes (buttons), {MIN_CLASSES} to {MAX_CLASSES}", 4)
+    unknown_threshold: float = _doc("cosine similarity under which the answer is 'unknown'; 0 = off", 0.0)
+    smoothing: int = _doc("frames in the majority vote that steadies the answer; 1 = off", 5)
+    temperature: float = _doc("softmax temperature turning similarities into confidences", 0.05)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    state_dir: str = _doc("folder of the learned state; empty = <data dir>/state", "")
+    save_interval: float = _doc("seconds between saves while teaching (also saved on shutdown)", 5.0)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = _doc("debug, info, warning or error", "info")
+
+
+@dataclass(frozen=True)
+class Config:
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    # -- derived paths --------------------------------------------------------------
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.model.dir).expanduser() if self.model.dir else default_data_dir() / "models"
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.model.path).expanduser() if self.model.path else self.model_dir / DEFAULT_MODEL
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.storage.state_dir).expanduser() if self.storage.state_dir else default_data_dir() / "state"
+
+    def override(self, section: str, **values: Any) -> "Config":
+        """A copy with some keys of one section replaced (``None`` values are ignored), validated."""
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            return self
+        current = dataclasses.asdict(getattr(self, section))
+        current.update(values)
+        return dataclasses.replace(self, **{section: _build_section(section, current)})
+
+
+_SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
+_CHOICES = {("log", "level"): ("debug", "info", "warning", "error")}
+_RANGES = {
+    ("camera", "timeout"): (0.1, 600.0),
+    ("model", "threads"): (0, 64),
+    ("head", "classes"): (MIN_CLASSES, MAX_CLASSES),
+    ("head", "unknown_threshold"): (0.0, 1.0),
+    ("head", "smoothing"): (1, 99),
+    ("head", "temperature"): (1e-4, 10.0),
+    ("storage", "save_interval"): (0.5, 3600.0),
+}
+
+
+def _unknown(kind: str, name: str, known) -> ConfigError:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown {kind} {name!r}.{hint} Known: {', '.join(known)}")
+
+
+def _check_value(section: str, key: str, value: Any, expected: type) -> Any:
+    where = f"[{section}] {key}"
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} = {value!r} must be {expected.__name__}")
+    if (section, key) in _CHOICES and value not in _CHOICES[(section, key)]:
+        raise ConfigError(f"{where} = {value!r} must be one of {', '.join(_CHOICES[(section, key)])}")
+    if (section, key) in _RANGES:
+        low, high = _RANGES[(section, key)]
+        if not low <= value <= high:
+            raise ConfigError(f"{where} = {value!r} must be between {low:g} and {high:g}")
+    return value
+
+
+def _build_section(section: str, values: Mapping[str, Any]):
+    factory = _SECTIONS[section]
+    known = {f.name: f for f in fields(factory)}
+    checked: Dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise _unknown(f"key in [{section}]", key, known)
+        expected = {"str": str, "float": float, "int": int, "bool": bool}[str(known[key].type)]
+        checked[key] = _check_value(section, key, value, expected)
+    return factory(**checked)
+
+
+def config_from_mapping(data: Mapping[str, Any]) -> Config:
+    sections = {}
+    for section, values in data.items():
+        if section not in _SECTIONS:
+            raise _unknown("section", section, _SECTIONS)
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] must be a table of keys, not {values!r}")
+        sections[section] = _build_section(section, values)
+    return Config(**sections)
+
+
+def load_config(path: Optional[Path]) -> Config:
+    """The configuration in ``path`` (``None``: all defaults)."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    try:
+        return config_from_mapping(data)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {str(path)!r}: {exc}") from None
+
+
+def render_defaults() -> str:
+    """A config file with every key commented out at its default, with its meaning."""
+    lines = ["# teachbox configuration. Every key is optional; the values shown are the defaults.", ""]
+    for section, factory in _SECTIONS.items():
+        lines.append(f"[{section}]")
+        for f in fields(factory):
+            lines.append(f"# {f.metadata['doc']}")
+            lines.append(f"# {f.name} = {_toml_value(f.default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

@@ -1,0 +1,117 @@
+"""Few-shot evaluation of the appliance's own pipeline on a class-per-folder data set.
+
+Exactly what the box does: :func:`~device.embedder.prepare_frame` + the embedder +
+the real head, taught ``shots`` examples per class and asked about every other image.
+
+Protocols: ``random`` draws the examples from all of a class's images; ``arc`` takes
+``shots`` consecutive images in natural filename order (as when someone holds an
+object in a few similar poses and the box must recognise it from other sides).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .camera import list_images, load_rgb, natural_key
+from .errors import DataError
+from .head import MAX_CLASSES, MIN_CLASSES, NearestCentroidHead, STATUS_OK
+
+log = logging.getLogger(__name__)
+PROTOCOLS = ("random", "arc")
+
+
+def load_dataset(root) -> Dict[str, List[Path]]:
+    """``{class name: image paths in natural order}`` for every sub-folder holding images."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder {str(root)!r} does not exist")
+    classes = {}
+    for folder in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
+        images = list_images(folder)
+        if images:
+            classes[folder.name] = images
+    if len(classes) < MIN_CLASSES:
+        raise DataError(f"data folder {str(root)!r} needs at least {MIN_CLASSES} sub-folders of images "
+                        f"(one per class); found {len(classes)}")
+    return classes
+
+
+class EmbeddingCache:
+    """Embeds each image once, lazily, with the appliance's own preprocessing."""
+
+    def __init__(self, embedder, dataset: Dict[str, List[Path]]) -> None:
+        self.embedder = embedder
+        self.dataset = dataset
+        self._cache: Dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            rows = []
+            for path in self.dataset[name]:
+                try:
+                    frame = load_rgb(path)
+                except OSError as exc:
+                    raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
+                rows.append(self.embedder.embed(frame).copy())
+            self._cache[name] = np.stack(rows)
+        return self._cache[name]
+
+
+def support_indices(n: int, shots: int, protocol: str, rng: np.random.Generator) -> np.ndarray:
+    if protocol == "random":
+        return np.sort(rng.choice(n, size=shots, replace=False))
+    start = int(rng.integers(0, n - shots + 1))
+    return np.arange(start, start + shots)
+
+
+def evaluate(embedder, data_dir, *, shots: int, ways: Optional[int] = None, protocol: str = "random",
+             splits: int = 10, seed: int = 0, **head_options) -> dict:
+    """Mean and spread of few-shot accuracy over ``splits`` random draws."""
+    if protocol not in PROTOCOLS:
+        raise DataError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    if shots < 1 or splits < 1:
+        raise DataError(f"shots ({shots}) and splits ({splits}) must be at least 1")
+    dataset = load_dataset(data_dir)
+    names = list(dataset)
+    ways = len(names) if ways is None else ways
+    if not MIN_CLASSES <= ways <= min(len(names), MAX_CLASSES):
+        raise DataError(f"ways = {ways}: the data has {len(names)} classes and the head takes "
+                        f"{MIN_CLASSES} to {MAX_CLASSES}")
+    small = [n for n in names if len(dataset[n]) <= shots]
+    if small:
+        raise DataError(f"classes {', '.join(small[:5])} have no more than {shots} images: nothing left to test")
+    cache = EmbeddingCache(embedder, dataset)
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    accuracies, queries = [], 0
+    for _ in range(splits):
+        chosen = [names[i] for i in np.sort(rng.choice(len(names), size=ways, replace=False))]
+        head = NearestCentroidHead(embedder.dim, ways, **head_options)
+        tests = []
+        for class_id, name in enumerate(chosen):
+            embeddings = cache[name]
+            support = support_indices(len(embeddings), shots, protocol, rng)
+            for index in support:
+                head.teach(class_id, embeddings[index])
+            mask = np.ones(len(embeddings), dtype=bool)
+            mask[support] = False
+            tests.extend((class_id, e) for e in embeddings[mask])
+        right = 0
+        for class_id, embedding in tests:
+            prediction = head.predict(embedding)
+            right += prediction.status == STATUS_OK and prediction.class_id == class_id
+        accuracies.append(right / len(tests))
+        queries += len(tests)
+    return {
+        "accuracy": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies)),
+        "split_accuracies": [round(a, 6) for a in accuracies],
+        "shots": shots, "ways": ways, "protocol": protocol, "splits": splits, "seed": seed,
+        "queries": queries, "classes_available": len(names),
+        "model": embedder.model_path.name, "seconds": round(time.perf_counter() - started, 2),
+    }

@@ -1,0 +1,292 @@
+"""The appliance loop: capture -> embed -> teach (while asked) -> predict -> smooth -> publish.
+
+The loop owns the head.  Other threads (buttons, web page) ask for changes through
+the methods of :class:`TeachLoop`; those that need a camera frame (teaching) are
+applied by the loop to frames captured *after* the request.  Outputs (LEDs, the web
+page, the log) are observers: objects with ``update(result)`` called from the loop
+thread after every frame, which must return quickly and never block.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .camera import OFFLINE, CameraSupervisor
+from .head import STATUS_EMPTY, STATUS_OK, STATUS_UNKNOWN, Prediction
+from .smoothing import MajoritySmoother
+from .storage import Autosaver, ModelIdentity, encode_head
+
+log = logging.getLogger(__name__)
+
+STAGES = ("capture", "preprocess", "invoke", "classify")
+Answer = Union[int, str]  # a class id, or "unknown" / "nothing-learned"
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one pass of the loop saw and decided (given to observers)."""
+
+    frame: Optional[np.ndarray]  # the camera frame (None while the camera is offline)
+    camera_state: str
+    prediction: Optional[Prediction]  # the raw answer for this frame
+    answer: Answer  # the smoothed answer that is shown
+    confidence: float  # of the shown answer (0 when it is not a class)
+    taught: Optional[int] = None  # class an example was added to in this frame
+    seq: int = 0
+
+
+@dataclass
+class _Stats:
+    alpha: float = 0.1
+    latency: Dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    frame_interval: float = 0.0
+    last_frame: float = 0.0
+
+    def record(self, stage: str, seconds: float) -> None:
+        previous = self.latency[stage]
+        self.latency[stage] = seconds if previous == 0.0 else previous + self.alpha * (seconds - previous)
+
+    def tick(self, now: float) -> None:
+        if self.last_frame:
+            interval = now - self.last_frame
+            previous = self.frame_interval
+            self.frame_interval = interval if previous == 0.0 else previous + self.alpha * (interval - previous)
+        self.last_frame = now
+
+    @property
+    def fps(self) -> float:
+        return 1.0 / self.frame_interval if self.frame_interval > 0 else 0.0
+
+
+class TeachLoop:
+    """Runs the appliance.  Build it, add observers, then :meth:`run` (or :meth:`step` in tests).
+
+    :param camera: a :class:`~device.camera.CameraSupervisor`.
+    :param embedder: an :class:`~device.embedder.Embedder` (or anything with
+        ``prepare``, ``infer`` and ``describe``).
+    :param head: the classifier head, already loaded or empty.
+    :param model: identity of the model, written with every save.
+    :param autosaver: optional :class:`~device.storage.Autosaver`.
+    :param smoothing: frames in the majority vote (1 = off).
+    """
+
+    def __init__(self, camera: CameraSupervisor, embedder, head, *, model: ModelIdentity,
+                 autosaver: Optional[Autosaver] = None, smoothing: int = 5,
+                 observers: Sequence[object] = ()) -> None:
+        self.camera = camera
+        self.embedder = embedder
+        self.head = head
+        self.model = model
+        self.autosaver = autosaver
+        self.observers: List[object] = list(observers)
+        self.lock = threading.RLock()
+        self._smoother = MajoritySmoother(smoothing)
+        self._stats = _Stats()
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._seq = 0
+        self._holding: Optional[Tuple[int, int]] = None  # (class, first eligible seq)
+        self._pending: Dict[int, Tuple[int, int]] = {}  # class -> (examples wanted, first eligible seq)
+        self._last: Optional[FrameResult] = None
+        self._description = embedder.describe()
+
+    def __repr__(self) -> str:
+        return f"<TeachLoop camera={self.camera.state} head={self.head!r}>"
+
+    # -- requests from other threads ------------------------------------------------
+    def start_teaching(self, class_id: int) -> None:
+        """Teach every frame to ``class_id`` from the next capture on, until :meth:`stop_teaching`."""
+        with self.lock:
+            self.head._check_class(class_id)
+            self._holding = (class_id, self._seq + 1)
+
+    def stop_teaching(self) -> None:
+        with self.lock:
+            self._holding = None
+
+    def teach_next(self, class_id: int, n: int = 1) -> None:
+        """Teach the next ``n`` frames captured after this call to ``class_id``."""
+        with self.lock:
+            self.head._check_class(class_id)
+            # A frame whose capture began before this call (seq <= self._seq) is not eligible.
+            wanted, first = self._pending.get(class_id, (0, self._seq + 1))
+            self._pending[class_id] = (wanted + n, first)
+
+    def undo(self, class_id: int, n: int = 1) -> int:
+        with self.lock:
+            removed = self.head.undo(class_id, n)
+            self._smoother.reset()
+            return removed
+
+    def clear(self, class_id: int) -> int:
+        with self.lock:
+            forgotten = self.head.clear(class_id)
+            self._smoother.reset()
+            return forgotten
+
+    def clear_all(self) -> int:
+        with self.lock:
+            forgotten = self.head.clear_all()
+            self._pending.clear()
+            self._smoother.reset()
+            return forgotten
+
+    def rename(self, class_id: int, name: str) -> str:
+        with self.lock:
+            return self.head.rename(class_id, name)
+
+    def snapshot_state(self, since_generation: int) -> Optional[Tuple[int, bytes]]:
+        """For the autosaver: ``(generation, bytes)`` if the head changed since ``since_generation``."""
+        with self.lock:
+            if self.head.generation == since_generation:
+                return None
+            return self.head.generation, encode_head(self.head, self.model)
+
+    # -- the loop --------------------------------------------------------------------
+    def step(self) -> FrameResult:
+        """Capture and process one frame (or note that the camera is offline)."""
+        with self.lock:
+            self._seq += 1
+            seq = self._seq
+        started = time.perf_counter()
+        frame = self.camera.read()
+        captured = time.perf_counter()
+        if frame is None:
+            with self.lock:
+                shown = self._shown(None)
+            return self._publish(FrameResult(None, self.camera.state, None, shown, 0.0, seq=seq))
+        self._stats.record("capture", captured - started)
+        prepared = self.embedder.prepare(frame)
+        prepared_at = time.perf_counter()
+        embedding = self.embedder.infer(prepared)
+        invoked = time.perf_counter()
+        with self.lock:
+            taught = self._teach(seq, embedding)
+            prediction = self.head.predict(embedding)
+            answer = self._shown(prediction)
+        classified = time.perf_counter()
+        stats = self._stats
+        stats.record("preprocess", prepared_at - captured)
+        stats.record("invoke", invoked - prepared_at)
+        stats.record("classify", classified - invoked)
+        stats.tick(classified)
+        confidence = float(prediction.probabilities[answer]) if isinstance(answer, int) else 0.0
+        return self._publish(FrameResult(frame, self.camera.state, prediction, answer, confidence, taught, seq))
+
+    def _teach(self, seq: int, embedding: np.ndarray) -> Optional[int]:
+        class_id = None
+        if self._holding is not None and seq >= self._holding[1]:
+            class_id = self._holding[0]
+        elif self._holding is None:
+            for pending_class, (wanted, first) in self._pending.items():
+                if seq >= first:
+                    class_id = pending_class
+                    if wanted > 1:
+                        self._pending[class_id] = (wanted - 1, first)
+                    else:
+                        del self._pending[class_id]
+                    break
+        if class_id is None or not self.head.teach(class_id, embedding):
+            return None
+        return class_id
+
+    def _shown(self, prediction: Optional[Prediction]) -> Answer:
+        if prediction is None:
+            return self._smoother.shown if self._smoother.shown is not None else STATUS_UNKNOWN
+        if prediction.status == STATUS_EMPTY:
+            self._smoother.reset()
+            return STATUS_EMPTY
+        raw: Answer = prediction.class_id if prediction.status == STATUS_OK else STATUS_UNKNOWN
+        return self._smoother.push(raw)
+
+    def _publish(self, result: FrameResult) -> FrameResult:
+        self._last = result
+        for observer in self.observers:
+            try:
+                observer.update(result)
+            except Exception:  # an output must never stop the box
+                log.exception("output %r failed", observer)
+        return result
+
+    def run(self) -> None:
+        """Step until :meth:`stop` is called (from a signal handler or another thread)."""
+        log.info("running: camera %s, model %s", self.camera.camera.name, self._description["model"])
+        if self.autosaver is not None:
+            self.autosaver.start()
+        while not self._stop.is_set():
+            self.step()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        """Save what was learned and release the camera and the outputs."""
+        self._stop.set()
+        if self.autosaver is not None:
+            self.autosaver.stop()
+        self.camera.close()
+        for observer in self.observers:
+            close = getattr(observer, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing output %r failed", observer)
+
+    # -- status ------------------------------------------------------------------------
+    def status(self) -> dict:
+        """A consistent snapshot of everything a status page needs (safe from any thread)."""
+        with self.lock:
+            last = self._last
+            prediction = last.prediction if last else None
+            scores = prediction.scores if prediction is not None else None
+            classes = [
+                {"id": i, "name": name, "examples": count,
+                 "score": None if scores is None or np.isnan(scores[i]) else round(float(scores[i]), 4),
+                 "confidence": 0.0 if prediction is None else round(float(prediction.probabilities[i]), 4)}
+                for i, (name, count) in enumerate(zip(self.head.names, self.head.counts))
+            ]
+            answer = last.answer if last else STATUS_UNKNOWN
+            status = {
+                "answer": self.head.names[answer] if isinstance(answer, int) else answer,
+                "answer_id": answer if isinstance(answer, int) else None,
+                "state": STATUS_OK if isinstance(answer, int) else answer,
+                "confidence": round(last.confidence, 4) if last else 0.0,
+                "classes": classes,
+                "teaching": self._holding[0] if self._holding else None,
+                "fps": round(self._stats.fps, 2),
+                "latency_ms": {k: round(v * 1000, 2) for k, v in self._stats.latency.items()},
+                "camera": {"name": self.camera.camera.name, "state": self.camera.state,
+                           "error": self.camera.error, "frames": self.camera.frames},
+                "uptime_s": round(time.monotonic() - self._started, 1),
+                "saving": {"ok": self.autosaver is None or self.autosaver.last_error is None,
+                           "error": self.autosaver.last_error if self.autosaver else None},
+                **{k: self._description[k] for k in ("model", "runtime", "runtime_version", "threads", "dim")},
+            }
+        return status
+
+
+class LogOutput:
+    """Logs the shown answer when it changes (never per frame)."""
+
+    def __init__(self, names) -> None:
+        self._names = names
+        self._last: Optional[Tuple[Answer, str]] = None
+
+    def update(self, result: FrameResult) -> None:
+        key = (result.answer, result.camera_state)
+        if key == self._last:
+            return
+        self._last = key
+        if result.camera_state == OFFLINE:
+            log.warning("camera offline")
+        elif isinstance(result.answer, int):
+            log.info("answer: %s (%.0f%%)", self._names()[result.answer], 100 * result.confidence)
+        else:
+            log.info("answer: %s", result.answer)

@@ -1,0 +1,233 @@
+"""Saving and loading the learned head so that a power cut never loses or corrupts it.
+
+File format (no pickle): a NumPy ``.npz`` (zip, CRC-checked) holding a ``meta`` array
+of UTF-8 JSON — format version, model sha256 and name, feature size, head kind and
+class names — plus the head's own arrays (for the nearest-centroid head: ``sums``
+and ``counts``).  The same bytes are what an export/import moves around.
+
+Writes are atomic (:mod:`device.atomic`) and keep the previous generation as
+``head.prev.npz``: a corrupt current file is moved aside and the previous one used.
+A state made with another model is moved aside (never deleted) and the box starts
+empty.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from .atomic import atomic_file, fsync_dir
+from .errors import ForeignStateError, StateError
+from .head import NearestCentroidHead
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+CURRENT = "head.npz"
+PREVIOUS = "head.prev.npz"
+MAX_STATE_BYTES = 16 << 20
+HEAD_KINDS = {NearestCentroidHead.KIND: NearestCentroidHead}
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a saved head must match to be usable: the model file's sha256 and feature size."""
+
+    sha256: str
+    dim: int
+    name: str = ""
+
+
+def encode_head(head, model: ModelIdentity) -> bytes:
+    """The head as bytes (the state file's content)."""
+    meta, arrays = head.to_state()
+    envelope = {"teachbox_state": STATE_FORMAT, "model_sha256": model.sha256, "model": model.name,
+                "saved_at": time.time(), "head": meta}
+    buffer = io.BytesIO()
+    meta_bytes = np.frombuffer(json.dumps(envelope).encode("utf-8"), dtype=np.uint8)
+    np.savez(buffer, meta=meta_bytes, **arrays)
+    return buffer.getvalue()
+
+
+def decode_head(data: bytes, model: ModelIdentity, **head_options):
+    """Rebuild a head from :func:`encode_head` bytes.
+
+    :raises StateError: the bytes are not a teachbox state (damaged, truncated, hostile).
+    :raises ForeignStateError: the state was made with another model.
+    """
+    if len(data) > MAX_STATE_BYTES:
+        raise StateError(f"state is {len(data)} bytes, more than the {MAX_STATE_BYTES} a head can need")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        envelope = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+        head_meta = envelope["head"]
+        state_format = envelope["teachbox_state"]
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise StateError(f"not a readable teachbox state ({type(exc).__name__}: {exc})") from None
+    if state_format != STATE_FORMAT:
+        raise StateError(f"state format {state_format!r} is not one this teachbox reads ({STATE_FORMAT})")
+    saved_sha = envelope.get("model_sha256")
+    saved_dim = head_meta.get("dim") if isinstance(head_meta, dict) else None
+    if saved_sha != model.sha256 or saved_dim != model.dim:
+        raise ForeignStateError(
+            f"state was learned with model {envelope.get('model') or '?'} (sha256 {str(saved_sha)[:12]}..., "
+            f"{saved_dim} features) but this box runs {model.name or '?'} (sha256 {model.sha256[:12]}..., "
+            f"{model.dim} features); embeddings of different models cannot be mixed"
+        )
+    head_class = HEAD_KINDS.get(head_meta.get("kind"))
+    if head_class is None:
+        raise StateError(f"state holds a head of unknown kind {head_meta.get('kind')!r}")
+    return head_class.from_state(head_meta, arrays, **head_options)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    head: Optional[object]
+    source: Optional[Path]  # the file it came from, None when starting empty
+    set_aside: Tuple[Path, ...]  # files moved out of the way
+
+
+class StateStore:
+    """The learned head on disk, in ``directory``."""
+
+    def __init__(self, directory) -> None:
+        self.directory = Path(directory)
+        self.current = self.directory / CURRENT
+        self.previous = self.directory / PREVIOUS
+
+    def __repr__(self) -> str:
+        return f"<StateStore {str(self.directory)!r}>"
+
+    def save(self, data: bytes) -> None:
+        """Atomically replace the current state with ``data``, keeping the old one as previous."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.current.exists():
+            self._keep_previous()
+        with atomic_file(self.current) as out:
+            out.write(data)
+
+    def _keep_previous(self) -> None:
+        link = self.directory / (PREVIOUS + ".tmp")
+        link.unlink(missing_ok=True)
+        try:
+            os.link(self.current, link)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(self.current, link)
+        os.replace(link, self.previous)
+
+    def load(self, model: ModelIdentity, **head_options) -> LoadResult:
+        """The newest usable head, setting aside (never deleting) files that cannot be used."""
+        aside = []
+        for path in (self.current, self.previous):
+            if not path.exists():
+                continue
+            try:
+                head = decode_head(path.read_bytes(), model, **head_options)
+            except ForeignStateError as exc:
+                aside.append(self._set_aside(path, "foreign"))
+                log.error("%s: %s. It was moved to %s; the box starts empty.", path, exc, aside[-1].name)
+            except (StateError, OSError) as exc:
+                aside.append(self._set_aside(path, "corrupt"))
+                log.error("%s cannot be read (%s); it was moved to %s.", path, exc, aside[-1].name)
+            else:
+                if path == self.previous:
+                    log.warning("using the previous saved generation %s", path)
+                return LoadResult(head, path, tuple(aside))
+        return LoadResult(None, None, tuple(aside))
+
+    def _set_aside(self, path: Path, why: str) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = path.with_name(f"{path.name}.{why}-{stamp}")
+        counter = 1
+        while target.exists():
+            target = path.with_name(f"{path.name}.{why}-{stamp}-{counter}")
+            counter += 1
+        os.replace(path, target)
+        fsync_dir(self.directory)
+        return target
+
+
+class Autosaver:
+    """Saves the head in a background thread, coalesced: at most every ``interval`` seconds.
+
+    ``snapshot()`` is called under the caller's own locking and returns
+    ``(generation, bytes)`` or ``None`` when nothing changed since ``generation``.
+    Failed saves (a full disk, a read-only card) are logged once, what was learned is
+    kept in memory, and saving is retried.
+    """
+
+    def __init__(self, store: StateStore, snapshot: Callable[[int], Optional[Tuple[int, bytes]]],
+                 *, interval: float = 5.0) -> None:
+        self.store = store
+        self.interval = interval
+        self._snapshot = snapshot
+        self._saved_generation = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: Optional[threading.Thread] = None
+        self._last_error: Optional[str] = None
+        self.saves = 0
+
+    @property
+    def last_error(self) -> Optional[str]:
+        return self._last_error
+
+    def mark_saved(self, generation: int) -> None:
+        self._saved_generation = generation
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="teachbox-autosave", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.save_now()
+
+    def save_now(self) -> bool:
+        """Save if anything changed; ``True`` if the disk now holds the latest state."""
+        taken = self._snapshot(self._saved_generation)
+        if taken is None:
+            return self._last_error is None
+        generation, data = taken
+        try:
+            self.store.save(data)
+        except OSError as exc:
+            message = f"could not save what was learned to {self.store.directory}: {exc.strerror or exc}"
+            if message != self._last_error:
+                log.error("%s. It is kept in memory and saving is retried every %.0f s; "
+                          "free some space or check the storage card.", message, self.interval)
+            self._last_error = message
+            return False
+        if self._last_error:
+            log.info("saving works again")
+        self._last_error = None
+        self._saved_generation = generation
+        self.saves += 1
+        return True
+
+    def stop(self) -> bool:
+        """Stop the thread and save a last time (clean shutdown)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        return self.save_now()
+
+
+def model_identity(description: Dict[str, object]) -> ModelIdentity:
+    return ModelIdentity(sha256=str(description["model_sha256"]), dim=int(description["dim"]),
+                         name=str(description["model"]))
