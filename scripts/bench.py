@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Benchmarks of the per-frame loop, measured side by side in one run (prints figures).
+
+    .venv/bin/python scripts/bench.py [--model PATH] [--frames N] [--threads T]
+
+1. The whole loop (capture -> preprocess -> invoke -> classify) with the synthetic
+   camera at 320x240 and at model size (224x224, what the Pi's ISP delivers), and
+   with an image folder when --folder is given: fps and per-stage latency.
+2. The head alone: predict with 4, 16 and 64 taught classes, and teaching one example
+   when a class already holds 10 or 10,000 examples (O(D): the ratio should be ~1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from device.camera import CameraSupervisor, FolderCamera, SyntheticCamera  # noqa: E402
+from device.embedder import Embedder  # noqa: E402
+from device.head import NearestCentroidHead  # noqa: E402
+from device.loop import TeachLoop  # noqa: E402
+from device.models import DEFAULT_MODEL  # noqa: E402
+from device.storage import model_identity  # noqa: E402
+
+
+def bench_loop(embedder, camera, frames):
+    head = NearestCentroidHead(embedder.dim, 4)
+    loop = TeachLoop(CameraSupervisor(camera), embedder, head, model=model_identity(embedder.describe()))
+    loop.teach_next(0, 3)
+    for _ in range(10):  # warm up, teach a class so classify does real work
+        loop.step()
+    started = time.perf_counter()
+    for _ in range(frames):
+        loop.step()
+    elapsed = time.perf_counter() - started
+    status = loop.status()
+    loop.camera.close()
+    return frames / elapsed, status["latency_ms"]
+
+
+def per_call_us(fn, repeat=2000):
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        runs.append((time.perf_counter() - started) / repeat * 1e6)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(Path("models") / DEFAULT_MODEL))
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--folder", help="an image folder to replay as a third camera")
+    args = parser.parse_args()
+    embedder = Embedder(args.model, num_threads=args.threads)
+    print(f"model {embedder.model_path.name}  runtime {embedder.runtime}  threads {embedder.num_threads}")
+    print(f"{'camera':28} {'fps':>7} {'capture':>8} {'prep':>8} {'invoke':>8} {'classify':>9}  (ms, EMA)")
+    cameras = [("synthetic 320x240", SyntheticCamera(size=(240, 320), fps=0)),
+               ("synthetic 224x224 (ISP-sized)", SyntheticCamera(size=(224, 224), fps=0))]
+    if args.folder:
+        cameras.append((f"folder {Path(args.folder).name}", FolderCamera(args.folder)))
+    for label, camera in cameras:
+        fps, lat = bench_loop(embedder, camera, args.frames)
+        print(f"{label:28} {fps:7.1f} {lat['capture']:8.2f} {lat['preprocess']:8.2f} "
+              f"{lat['invoke']:8.2f} {lat['classify']:9.3f}")
+
+    rng = np.random.default_rng(0)
+    query = rng.random(embedder.dim, dtype=np.float32)
+    print("\nhead.predict (us per call):")
+    for classes in (4, 16, 64):
+        head = NearestCentroidHead(embedder.dim, classes)
+        for c in range(classes):
+            head.teach(c, rng.random(embedder.dim, dtype=np.float32))
+        print(f"  {classes:3d} classes  {per_call_us(lambda: head.predict(query)):8.1f}")
+    print("head.teach + undo (us per pair), class already holding N examples:")
+    costs = {}
+    for existing in (10, 10_000):
+        head = NearestCentroidHead(embedder.dim, 4, undo_depth=16)
+        for _ in range(existing):
+            head.teach(0, query)
+        costs[existing] = per_call_us(lambda: (head.teach(0, query), head.undo(0)), repeat=1000)
+        print(f"  N={existing:6d}  {costs[existing]:8.1f}")
+    print(f"  ratio N=10000 / N=10: {costs[10_000] / costs[10]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Shared fixtures.
+
+The real model is required (``scripts/dev.sh test`` fetches it into ``models/``; set
+``TEACHBOX_MODEL`` to use another copy): tests that need it fail, never skip, when it
+is missing.  The COIL-100 evaluation photos are optional: ``TEACHBOX_COIL100`` or
+``../shared/data/coil100-dev``; without them the data tests skip with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from device.models import DEFAULT_MODEL
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _model_candidates():
+    if os.environ.get("TEACHBOX_MODEL"):
+        yield Path(os.environ["TEACHBOX_MODEL"])
+    yield REPO / "models" / DEFAULT_MODEL
+    if os.environ.get("TEACHBOX_MODEL_MIRROR"):
+        yield Path(os.environ["TEACHBOX_MODEL_MIRROR"]) / DEFAULT_MODEL
+    yield REPO.parent / "shared" / "models" / DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    for candidate in _model_candidates():
+        if candidate.is_file():
+            return candidate
+    pytest.fail(f"the model {DEFAULT_MODEL} is missing: run `scripts/dev.sh test` "
+                "(or `teachbox fetch-model --model-dir models`) first")
+
+
+@pytest.fixture(scope="session")
+def embedder(model_path):
+    from device.embedder import Embedder
+
+    return Embedder(model_path, num_threads=2)
+
+
+@pytest.fixture(scope="session")
+def coil100() -> Path:
+    path = Path(os.environ.get("TEACHBOX_COIL100") or REPO.parent / "shared" / "data" / "coil100-dev")
+    if not path.is_dir():
+        pytest.skip(f"COIL-100 evaluation photos not found at {path} (set TEACHBOX_COIL100)")
+    return path
