@@ -92,6 +92,8 @@ class Config:
 
     def override(self, section: str, **values: Any) -> "Config":
         """A copy with some keys of one section replaced (``None`` values are ignored), validated."""
+        if section not in _SECTIONS:
+            raise _unknown("section", section, _SECTIONS)
         values = {k: v for k, v in values.items() if v is not None}
         if not values:
             return self
@@ -167,8 +169,10 @@ def load_config(path: Optional[Path]) -> Config:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML (UTF-8): {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
     try:
         return config_from_mapping(data)
     except ConfigError as exc:

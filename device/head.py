@@ -105,6 +105,7 @@ class NearestCentroidHead:
 
     KIND = "nearest-centroid"
     FORMAT = 1
+    ARRAYS = ("sums", "counts")  # what to_state/from_state exchange
 
     def __init__(
         self,

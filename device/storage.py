@@ -37,6 +37,7 @@ STATE_FORMAT = 1
 CURRENT = "head.npz"
 PREVIOUS = "head.prev.npz"
 MAX_STATE_BYTES = 16 << 20
+MAX_UNPACKED_BYTES = 64 << 20  # a 64-class head, or a D x D matrix for D = 1280, fits many times
 HEAD_KINDS = {NearestCentroidHead.KIND: NearestCentroidHead}
 
 
@@ -51,6 +52,8 @@ class ModelIdentity:
 
 def encode_head(head, model: ModelIdentity) -> bytes:
     """The head as bytes (the state file's content)."""
+    if head.dim != model.dim:
+        raise ValueError(f"head has {head.dim} features but model {model.name} gives {model.dim}")
     meta, arrays = head.to_state()
     envelope = {"teachbox_state": STATE_FORMAT, "model_sha256": model.sha256, "model": model.name,
                 "saved_at": time.time(), "head": meta}
@@ -69,27 +72,39 @@ def decode_head(data: bytes, model: ModelIdentity, **head_options):
     if len(data) > MAX_STATE_BYTES:
         raise StateError(f"state is {len(data)} bytes, more than the {MAX_STATE_BYTES} a head can need")
     try:
+        _check_unpacked_size(data)
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        envelope = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-        head_meta = envelope["head"]
-        state_format = envelope["teachbox_state"]
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            envelope = json.loads(archive["meta"].tobytes().decode("utf-8"))
+            head_meta = envelope["head"]
+            state_format = envelope["teachbox_state"]
+            saved_sha = envelope["model_sha256"]
+            head_class = HEAD_KINDS.get(head_meta.get("kind"))
+            if head_class is None:
+                raise StateError(f"state holds a head of unknown kind {head_meta.get('kind')!r}")
+            arrays = {name: archive[name] for name in head_class.ARRAYS}
+    except StateError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, RecursionError,
+            zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise StateError(f"not a readable teachbox state ({type(exc).__name__}: {exc})") from None
     if state_format != STATE_FORMAT:
         raise StateError(f"state format {state_format!r} is not one this teachbox reads ({STATE_FORMAT})")
-    saved_sha = envelope.get("model_sha256")
-    saved_dim = head_meta.get("dim") if isinstance(head_meta, dict) else None
+    saved_dim = head_meta.get("dim")
     if saved_sha != model.sha256 or saved_dim != model.dim:
         raise ForeignStateError(
             f"state was learned with model {envelope.get('model') or '?'} (sha256 {str(saved_sha)[:12]}..., "
             f"{saved_dim} features) but this box runs {model.name or '?'} (sha256 {model.sha256[:12]}..., "
             f"{model.dim} features); embeddings of different models cannot be mixed"
         )
-    head_class = HEAD_KINDS.get(head_meta.get("kind"))
-    if head_class is None:
-        raise StateError(f"state holds a head of unknown kind {head_meta.get('kind')!r}")
     return head_class.from_state(head_meta, arrays, **head_options)
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    """Refuse archives that would unpack to more than a head can need (zip bombs)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ValueError(f"it would unpack to {unpacked} bytes, more than {MAX_UNPACKED_BYTES}")
 
 
 @dataclass(frozen=True)
