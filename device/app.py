@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
+from .bursts import BurstTeacher
 from .camera import Camera, CameraSupervisor, SyntheticCamera, make_camera, pi_camera_available
 from .config import Config
 from .embedder import Embedder
 from .head import NearestCentroidHead
 from .loop import LogOutput, TeachLoop
+from .panel import Panel, make_pin_factory
 from .storage import Autosaver, StateStore, model_identity
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ def load_head(store: StateStore, embedder: Embedder, config: Config):
 
 
 def build_loop(config: Config, *, simulate: bool = False, camera: Optional[Camera] = None) -> TeachLoop:
+    """Everything wired together; validates the panel's pins before touching the camera."""
     embedder = Embedder(config.model_path, num_threads=config.model.threads or None)
     log.info("model %s", embedder)
     if camera is None:
@@ -57,9 +60,16 @@ def build_loop(config: Config, *, simulate: bool = False, camera: Optional[Camer
     supervisor = CameraSupervisor(camera, timeout=config.camera.timeout)
     store = StateStore(config.state_dir)
     head = load_head(store, embedder, config)
+    teacher = BurstTeacher(embedder.dim, rate=config.teaching.rate,
+                           duplicate_similarity=config.teaching.duplicate_similarity)
     loop = TeachLoop(supervisor, embedder, head, model=model_identity(embedder.describe()),
-                     smoothing=config.head.smoothing)
+                     smoothing=config.head.smoothing, teacher=teacher)
     loop.autosaver = Autosaver(store, loop.snapshot_state, interval=config.storage.save_interval)
     loop.autosaver.mark_saved(head.generation)
     loop.observers.append(LogOutput(lambda: loop.head.names))
+    if config.panel.gpio != "off":
+        loop.panel = Panel(loop, config.panel, pin_factory=make_pin_factory(config.panel.gpio, simulate=simulate))
+        loop.inputs.append(loop.panel)
+        loop.observers.append(loop.panel)
+        log.info("front panel: %r", loop.panel)
     return loop

@@ -65,6 +65,27 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class TeachingConfig:
+    rate: float = _doc("most examples per second taken while a class button is held", 4.0)
+    duplicate_similarity: float = _doc("while held, skip frames at least this similar (cosine) to the last "
+                                       "example; 1 = skip only identical frames", 0.98)
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    gpio: str = _doc("auto (real pins on a Pi, simulated elsewhere), mock (simulated) or off", "auto")
+    class_buttons: tuple = _doc("BCM pins of the class buttons (to ground, internal pull-up)", (5, 6, 13, 19))
+    class_leds: tuple = _doc("BCM pins of the class LEDs (through a resistor)", (12, 16, 20, 21))
+    function_button: int = _doc("BCM pin of the function button (undo, clear)", 26)
+    status_led: int = _doc("BCM pin of the status LED; -1 = none", -1)
+    led_active_high: bool = _doc("true: pin high lights the LED (LED to ground); false: LED to 3V3", True)
+    pwm: bool = _doc("dim the answer LED by confidence (software PWM)", True)
+    bounce_time: float = _doc("button debounce in seconds; 0 = off", 0.0)
+    hold_time: float = _doc("seconds before a pressed class button counts as held", 0.5)
+    clear_all_time: float = _doc("seconds the function button is held to clear everything", 5.0)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = _doc("debug, info, warning or error", "info")
 
@@ -75,6 +96,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    teaching: TeachingConfig = field(default_factory=TeachingConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     # -- derived paths --------------------------------------------------------------
@@ -103,7 +126,7 @@ class Config:
 
 
 _SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
-_CHOICES = {("log", "level"): ("debug", "info", "warning", "error")}
+_CHOICES = {("log", "level"): ("debug", "info", "warning", "error"), ("panel", "gpio"): ("auto", "mock", "off")}
 _RANGES = {
     ("camera", "timeout"): (0.1, 600.0),
     ("model", "threads"): (0, 64),
@@ -112,6 +135,13 @@ _RANGES = {
     ("head", "smoothing"): (1, 99),
     ("head", "temperature"): (1e-4, 10.0),
     ("storage", "save_interval"): (0.5, 3600.0),
+    ("teaching", "rate"): (0.1, 100.0),
+    ("teaching", "duplicate_similarity"): (0.0, 1.0),
+    ("panel", "function_button"): (0, 27),
+    ("panel", "status_led"): (-1, 27),
+    ("panel", "bounce_time"): (0.0, 1.0),
+    ("panel", "hold_time"): (0.05, 10.0),
+    ("panel", "clear_all_time"): (1.5, 60.0),
 }
 
 
@@ -123,6 +153,11 @@ def _unknown(kind: str, name: str, known) -> ConfigError:
 
 def _check_value(section: str, key: str, value: Any, expected: type) -> Any:
     where = f"[{section}] {key}"
+    if expected is tuple:
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 27 for v in value):
+            raise ConfigError(f"{where} = {value!r} must be a list of BCM pin numbers (0 to 27)")
+        return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -143,7 +178,7 @@ def _build_section(section: str, values: Mapping[str, Any]):
     for key, value in values.items():
         if key not in known:
             raise _unknown(f"key in [{section}]", key, known)
-        expected = {"str": str, "float": float, "int": int, "bool": bool}[str(known[key].type)]
+        expected = {"str": str, "float": float, "int": int, "bool": bool, "tuple": tuple}[str(known[key].type)]
         checked[key] = _check_value(section, key, value, expected)
     return factory(**checked)
 
@@ -194,6 +229,8 @@ def render_defaults() -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)

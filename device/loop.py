@@ -4,7 +4,9 @@ The loop owns the head.  Other threads (buttons, web page) ask for changes throu
 the methods of :class:`TeachLoop`; those that need a camera frame (teaching) are
 applied by the loop to frames captured *after* the request.  Outputs (LEDs, the web
 page, the log) are observers: objects with ``update(result)`` called from the loop
-thread after every frame, which must return quickly and never block.
+thread after every frame, which must return quickly and never block.  Inputs (the
+front panel) have ``poll()``, called before every capture, so that a request made
+before a capture applies to the frame it captures.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .camera import OFFLINE, CameraSupervisor
+from .bursts import BurstTeacher
 from .head import STATUS_EMPTY, STATUS_OK, STATUS_UNKNOWN, Prediction
 from .smoothing import MajoritySmoother
 from .storage import Autosaver, ModelIdentity, encode_head
@@ -78,21 +81,22 @@ class TeachLoop:
 
     def __init__(self, camera: CameraSupervisor, embedder, head, *, model: ModelIdentity,
                  autosaver: Optional[Autosaver] = None, smoothing: int = 5,
-                 observers: Sequence[object] = ()) -> None:
+                 observers: Sequence[object] = (), teacher: Optional[BurstTeacher] = None) -> None:
         self.camera = camera
         self.embedder = embedder
         self.head = head
         self.model = model
         self.autosaver = autosaver
         self.observers: List[object] = list(observers)
+        self.inputs: List[object] = []  # objects with poll(), called before every capture
         self.lock = threading.RLock()
         self._smoother = MajoritySmoother(smoothing)
         self._stats = _Stats()
         self._stop = threading.Event()
         self._started = time.monotonic()
         self._seq = 0
-        self._holding: Optional[Tuple[int, int]] = None  # (class, first eligible seq)
-        self._pending: Dict[int, Tuple[int, int]] = {}  # class -> (examples wanted, first eligible seq)
+        self.teacher = teacher or BurstTeacher(head.dim)
+        self.panel = None  # the front panel, when there is one (see device.panel)
         self._last: Optional[FrameResult] = None
         self._description = embedder.describe()
 
@@ -100,40 +104,53 @@ class TeachLoop:
         return f"<TeachLoop camera={self.camera.state} head={self.head!r}>"
 
     # -- requests from other threads ------------------------------------------------
-    def start_teaching(self, class_id: int) -> None:
-        """Teach every frame to ``class_id`` from the next capture on, until :meth:`stop_teaching`."""
-        with self.lock:
-            self.head._check_class(class_id)
-            self._holding = (class_id, self._seq + 1)
+    def start_teaching(self, class_id: int, *, hold: bool = True, examples: int = 1) -> None:
+        """A class button went down: teach ``class_id`` the next ``examples`` frames captured after this call.
 
-    def stop_teaching(self) -> None:
-        with self.lock:
-            self._holding = None
-
-    def teach_next(self, class_id: int, n: int = 1) -> None:
-        """Teach the next ``n`` frames captured after this call to ``class_id``."""
+        With ``hold`` the burst goes on (rate-bounded, skipping near-duplicates) until
+        :meth:`stop_teaching`; without, :meth:`hold_teaching` makes it go on later.
+        """
         with self.lock:
             self.head._check_class(class_id)
             # A frame whose capture began before this call (seq <= self._seq) is not eligible.
-            wanted, first = self._pending.get(class_id, (0, self._seq + 1))
-            self._pending[class_id] = (wanted + n, first)
+            self.teacher.start(class_id, self._seq + 1, wanted=examples, hold=hold, pressed=True)
 
-    def undo(self, class_id: int, n: int = 1) -> int:
+    def hold_teaching(self, class_id: int) -> None:
         with self.lock:
-            removed = self.head.undo(class_id, n)
+            self.teacher.hold(class_id)
+
+    def stop_teaching(self, class_id: Optional[int] = None) -> None:
+        """End the held burst (of ``class_id``, or whichever); it still takes its first example."""
+        with self.lock:
+            self.teacher.release(class_id)
+
+    def teach_next(self, class_id: int, n: int = 1) -> None:
+        """Teach the next ``n`` frames captured after this call to ``class_id`` (one burst)."""
+        with self.lock:
+            self.head._check_class(class_id)
+            self.teacher.start(class_id, self._seq + 1, wanted=n)
+
+    def undo(self) -> Optional[Tuple[int, int]]:
+        """Undo the last burst: ``(class, examples removed)``, or ``None`` if there is nothing to undo."""
+        with self.lock:
+            burst = self.teacher.pop_last()
+            if burst is None:
+                return None
+            removed = self.head.undo(burst.class_id, burst.taught)
             self._smoother.reset()
-            return removed
+            return burst.class_id, removed
 
     def clear(self, class_id: int) -> int:
         with self.lock:
             forgotten = self.head.clear(class_id)
+            self.teacher.forget_class(class_id)
             self._smoother.reset()
             return forgotten
 
     def clear_all(self) -> int:
         with self.lock:
             forgotten = self.head.clear_all()
-            self._pending.clear()
+            self.teacher.forget_all()
             self._smoother.reset()
             return forgotten
 
@@ -151,6 +168,11 @@ class TeachLoop:
     # -- the loop --------------------------------------------------------------------
     def step(self) -> FrameResult:
         """Capture and process one frame (or note that the camera is offline)."""
+        for source in self.inputs:  # requests made before this capture apply to its frame
+            try:
+                source.poll()
+            except Exception:
+                log.exception("input %r failed", source)
         with self.lock:
             self._seq += 1
             seq = self._seq
@@ -159,6 +181,7 @@ class TeachLoop:
         captured = time.perf_counter()
         if frame is None:
             with self.lock:
+                self.teacher.cancel()  # nothing is taught while the camera is offline
                 shown = self._shown(None)
             return self._publish(FrameResult(None, self.camera.state, None, shown, 0.0, seq=seq))
         self._stats.record("capture", captured - started)
@@ -167,7 +190,7 @@ class TeachLoop:
         embedding = self.embedder.infer(prepared)
         invoked = time.perf_counter()
         with self.lock:
-            taught = self._teach(seq, embedding)
+            taught = self._teach(seq, invoked, embedding)
             prediction = self.head.predict(embedding)
             answer = self._shown(prediction)
         classified = time.perf_counter()
@@ -179,21 +202,11 @@ class TeachLoop:
         confidence = float(prediction.probabilities[answer]) if isinstance(answer, int) else 0.0
         return self._publish(FrameResult(frame, self.camera.state, prediction, answer, confidence, taught, seq))
 
-    def _teach(self, seq: int, embedding: np.ndarray) -> Optional[int]:
-        class_id = None
-        if self._holding is not None and seq >= self._holding[1]:
-            class_id = self._holding[0]
-        elif self._holding is None:
-            for pending_class, (wanted, first) in self._pending.items():
-                if seq >= first:
-                    class_id = pending_class
-                    if wanted > 1:
-                        self._pending[class_id] = (wanted - 1, first)
-                    else:
-                        del self._pending[class_id]
-                    break
+    def _teach(self, seq: int, now: float, embedding: np.ndarray) -> Optional[int]:
+        class_id = self.teacher.choose(seq, now, embedding)
         if class_id is None or not self.head.teach(class_id, embedding):
             return None
+        self.teacher.taught(now, embedding)
         return class_id
 
     def _shown(self, prediction: Optional[Prediction]) -> Answer:
@@ -259,7 +272,7 @@ class TeachLoop:
                 "state": STATUS_OK if isinstance(answer, int) else answer,
                 "confidence": round(last.confidence, 4) if last else 0.0,
                 "classes": classes,
-                "teaching": self._holding[0] if self._holding else None,
+                "teaching": self.teacher.active.class_id if self.teacher.active else None,
                 "fps": round(self._stats.fps, 2),
                 "latency_ms": {k: round(v * 1000, 2) for k, v in self._stats.latency.items()},
                 "camera": {"name": self.camera.camera.name, "state": self.camera.state,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -339,7 +340,8 @@ def test_rendered_defaults_parse_back_to_the_default_config():
     uncommented = uncomment(text)
     assert uncommented != text
     data = tomllib.loads(uncommented)
-    assert set(data) == {"camera", "model", "head", "storage", "log"}
+    assert set(data) == {"camera", "model", "head", "storage", "teaching", "panel", "log"}
+    assert data["panel"]["class_buttons"] == [5, 6, 13, 19]
     assert data["head"]["classes"] == 4
     assert config_from_mapping(data) == Config()
 
@@ -347,8 +349,8 @@ def test_rendered_defaults_parse_back_to_the_default_config():
 def test_rendered_defaults_mention_every_key_once():
     text = render_defaults()
     keys = [m.group(1) for m in map(KEY_LINE.match, text.splitlines()) if m]
-    expected = ["source", "timeout", "swap_rb", "path", "dir", "threads", "classes",
-                "unknown_threshold", "smoothing", "temperature", "state_dir", "save_interval", "level"]
+    expected = [f.name for section in dataclasses.fields(Config) for f in dataclasses.fields(section.default_factory)]
+    assert "unknown_threshold" in expected and "class_buttons" in expected
     assert keys == expected
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from device.app import build_loop, load_head
+from device.bursts import BurstTeacher
 from device.camera import OFFLINE, ONLINE, Camera, CameraSupervisor, FolderCamera, SyntheticCamera
 from device.config import Config
 from device.head import NearestCentroidHead
@@ -23,13 +24,13 @@ OBJECTS = ["obj002", "obj003", "obj004", "obj005", "obj006"]
 SHOTS = 5
 
 
-def make_loop(embedder, camera, state_dir, *, classes=5, interval=3600.0, smoothing=5, timeout=2.0):
+def make_loop(embedder, camera, state_dir, *, classes=5, interval=3600.0, smoothing=5, timeout=2.0, teacher=None):
     store = StateStore(state_dir)
     identity = model_identity(embedder.describe())
     loaded = store.load(identity)
     head = loaded.head or NearestCentroidHead(embedder.dim, classes)
     supervisor = CameraSupervisor(camera, timeout=timeout, open_timeout=max(timeout, 1.0), backoff=(0.05, 0.1))
-    loop = TeachLoop(supervisor, embedder, head, model=identity, smoothing=smoothing)
+    loop = TeachLoop(supervisor, embedder, head, model=identity, smoothing=smoothing, teacher=teacher)
     loop.autosaver = Autosaver(store, loop.snapshot_state, interval=interval)
     loop.autosaver.mark_saved(head.generation)
     return loop
@@ -96,7 +97,9 @@ def test_nothing_learned_is_not_a_random_class(embedder, tmp_path):
 
 
 def test_teaching_uses_only_frames_captured_after_the_request(embedder, tmp_path):
-    loop = make_loop(embedder, SyntheticCamera(fps=0), tmp_path)
+    # no rate limit and no duplicate skipping here: every eligible frame is taught
+    teacher = BurstTeacher(embedder.dim, rate=1e9, duplicate_similarity=2.0)
+    loop = make_loop(embedder, SyntheticCamera(fps=0), tmp_path, teacher=teacher)
     loop.step()
     loop.teach_next(1, 3)
     taught = [loop.step().taught for _ in range(5)]
@@ -106,6 +109,22 @@ def test_teaching_uses_only_frames_captured_after_the_request(embedder, tmp_path
     loop.stop_teaching()
     assert loop.step().taught is None
     assert loop.head.counts == [0, 3, 3, 0, 0]
+    assert loop.undo() == (2, 3)
+    assert loop.head.counts == [0, 3, 0, 0, 0]
+    assert loop.undo() == (1, 3)
+    assert loop.undo() is None
+    assert loop.head.total == 0
+
+
+def test_holding_a_class_does_not_flood_it_with_copies(embedder, tmp_path):
+    # The synthetic scene barely changes between frames: a long hold adds few examples.
+    loop = make_loop(embedder, SyntheticCamera(fps=0), tmp_path)
+    loop.start_teaching(0)
+    taught = [loop.step().taught for _ in range(60)]
+    loop.stop_teaching()
+    assert taught[0] == 0  # the first frame after the press is always taken
+    assert 1 <= taught.count(0) <= 5
+    assert loop.undo() == (0, taught.count(0))
 
 
 def test_restart_keeps_what_was_learned(embedder, coil100, tmp_path):
