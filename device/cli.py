@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from . import __version__
 from .config import Config, load_config, render_defaults
-from .errors import TeachboxError
+from .errors import ConfigError, TeachboxError
 from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS
 
 log = logging.getLogger("teachbox")
@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--camera", help="auto, picamera2, opencv:N, video:PATH, folder:PATH or synthetic")
     run.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
     run.add_argument("--simulate", action="store_true", help="simulated hardware (no Pi camera or GPIO needed)")
+    run.add_argument("--host", help="address of the phone page (overrides [web] host; default all interfaces)")
+    run.add_argument("--port", type=int, help="port of the phone page (overrides [web] port; default 8000)")
 
     ev = with_config(commands.add_parser("eval", help="few-shot accuracy on a class-per-folder data set"))
     ev.add_argument("--data", required=True, type=Path, help="folder with one sub-folder of images per class")
@@ -68,6 +70,7 @@ def _config(args) -> Config:
                              threads=getattr(args, "threads", None))
     config = config.override("camera", source=getattr(args, "camera", None))
     config = config.override("storage", state_dir=getattr(args, "state_dir", None))
+    config = config.override("web", host=getattr(args, "host", None), port=getattr(args, "port", None))
     return config.override("log", level=args.log_level)
 
 
@@ -75,6 +78,18 @@ def _run(args, config: Config) -> int:
     from .app import build_loop
 
     loop = build_loop(config, simulate=args.simulate)
+    page = None
+    if config.web.enabled:
+        from web_ui.server import PageServer
+
+        try:
+            page = PageServer(loop, config)
+        except OSError as exc:
+            loop.close()
+            raise ConfigError(f"the phone page cannot listen on {config.web.host}:{config.web.port} "
+                              f"({exc.strerror or exc}); is teachbox already running? Change [web] port "
+                              "or use --port") from None
+        page.start()
 
     def stop(signum, _frame):
         log.info("%s received: stopping", signal.Signals(signum).name)
@@ -85,6 +100,8 @@ def _run(args, config: Config) -> int:
     try:
         loop.run()
     finally:
+        if page is not None:
+            page.close()
         loop.close()
     log.info("stopped; what was learned is saved in %s", config.state_dir)
     return 0

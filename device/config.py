@@ -86,6 +86,19 @@ class PanelConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = _doc("serve the phone page", True)
+    host: str = _doc("address to listen on; 0.0.0.0 = every network interface", "0.0.0.0")
+    port: int = _doc("port of the phone page", 8000)
+    threads: int = _doc("web server threads (the page polls; each open request holds one)", 8)
+    require_unlock: bool = _doc("changing anything from a browser needs unlocking (pairing or PIN) first", True)
+    pin: str = _doc("PIN that unlocks the page (4 to 12 digits); empty = PIN unlock off, pair with the "
+                    "function button instead", "")
+    allowed_hosts: list = _doc("extra host names the page may be reached by (IP addresses, localhost and "
+                               "this machine's name are always allowed)", ())
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = _doc("debug, info, warning or error", "info")
 
@@ -98,6 +111,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     teaching: TeachingConfig = field(default_factory=TeachingConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     # -- derived paths --------------------------------------------------------------
@@ -142,6 +156,8 @@ _RANGES = {
     ("panel", "bounce_time"): (0.0, 1.0),
     ("panel", "hold_time"): (0.05, 10.0),
     ("panel", "clear_all_time"): (1.5, 60.0),
+    ("web", "port"): (1, 65535),
+    ("web", "threads"): (2, 64),
 }
 
 
@@ -158,6 +174,14 @@ def _check_value(section: str, key: str, value: Any, expected: type) -> Any:
                 isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 27 for v in value):
             raise ConfigError(f"{where} = {value!r} must be a list of BCM pin numbers (0 to 27)")
         return tuple(value)
+    if expected is list:
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) and v and len(v) <= 253 and all(c.isalnum() or c in ".-_" for c in v)
+                for v in value):
+            raise ConfigError(f"{where} = {value!r} must be a list of host names")
+        return tuple(value)
+    if (section, key) == ("web", "pin") and value and not (value.isdigit() and 4 <= len(value) <= 12):
+        raise ConfigError(f"{where} must be 4 to 12 digits (or empty to turn PIN unlock off)")
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -178,7 +202,7 @@ def _build_section(section: str, values: Mapping[str, Any]):
     for key, value in values.items():
         if key not in known:
             raise _unknown(f"key in [{section}]", key, known)
-        expected = {"str": str, "float": float, "int": int, "bool": bool, "tuple": tuple}[str(known[key].type)]
+        expected = {"str": str, "float": float, "int": int, "bool": bool, "tuple": tuple, "list": list}[str(known[key].type)]
         checked[key] = _check_value(section, key, value, expected)
     return factory(**checked)
 
@@ -229,8 +253,8 @@ def render_defaults() -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, tuple):
-        return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)

@@ -154,6 +154,17 @@ class TeachLoop:
             self._smoother.reset()
             return forgotten
 
+    def replace_head(self, head) -> None:
+        """Use ``head`` (e.g. an imported file) from the next frame on; it is saved like any change."""
+        with self.lock:
+            if head.num_classes != self.head.num_classes:
+                head = head.resized(self.head.num_classes) if not sum(head.counts[self.head.num_classes:]) \
+                    else head
+            head.generation = self.head.generation + 1
+            self.head = head
+            self.teacher.forget_all()
+            self._smoother.reset()
+
     def rename(self, class_id: int, name: str) -> str:
         with self.lock:
             return self.head.rename(class_id, name)

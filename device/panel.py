@@ -103,6 +103,7 @@ class Panel:
         if config.status_led >= 0:
             self.status_led = self._claim(LED(config.status_led, active_high=config.led_active_high,
                                               pin_factory=pin_factory))
+        self.pairing = None  # a device.pairing.PairingBroker: a short function press approves it
         self._boot = clock()
         self._feedback = None
         self._last_taught = -math.inf
@@ -163,6 +164,9 @@ class Panel:
             self.loop.hold_teaching(action[1])
         elif kind == "release":
             self.loop.stop_teaching(action[1])
+        elif kind == "undo" and self.pairing is not None and self.pairing.approve_pending():
+            self._feedback = ("abort", None, now)  # one short flash: the phone is unlocked
+            log.info("function button pressed: a browser is paired")
         elif kind == "undo":
             undone = self.loop.undo()
             self._feedback = ("undo", undone[0] if undone else None, now)
