@@ -340,6 +340,98 @@ def test_pi_camera_without_picamera2_says_how_to_install(monkeypatch):
         camera.open()
 
 
+class FakePicamera2:
+    """Just enough of picamera2.Picamera2 to drive PiCamera without hardware."""
+
+    cameras = [{"Model": "imx219"}]
+    fail_start = False
+    instances: list = []
+
+    def __init__(self, index=0):
+        self.index = index
+        self.sensor_modes = _SENSOR_MODES
+        self.sensor_resolution = (3280, 2464)
+        self.config = None
+        self.started = self.stopped = self.closed = False
+        type(self).instances.append(self)
+
+    @classmethod
+    def global_camera_info(cls):
+        return cls.cameras
+
+    def create_video_configuration(self, **options):
+        return dict(options)
+
+    def configure(self, config):
+        self.config = config
+
+    def start(self):
+        if self.fail_start:
+            raise RuntimeError("camera is busy")
+        self.started = True
+
+    def capture_array(self, stream):
+        assert stream == "main"
+        width, height = self.config["main"]["size"]
+        frame = np.zeros((height, width, 4), dtype=np.uint8)
+        frame[..., 0], frame[..., 1], frame[..., 2], frame[..., 3] = 200, 100, 10, 255
+        return frame
+
+    def stop(self):
+        self.stopped = True
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch):
+    import types
+
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = type("Picamera2", (FakePicamera2,), {"instances": []})
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    return module.Picamera2
+
+
+def test_pi_camera_configures_model_size_and_full_field(fake_picamera2):
+    camera = PiCamera(size=(120, 160))
+    camera.open()
+    picam = fake_picamera2.instances[-1]
+    assert picam.started
+    assert picam.config["main"] == {"size": (160, 120), "format": "BGR888"}
+    assert picam.config["sensor"] == {"output_size": (1640, 1232), "bit_depth": 10}
+    frame = camera.read()
+    assert frame.shape == (120, 160, 3)  # the padding channel is dropped
+    assert tuple(frame[0, 0]) == (200, 100, 10)
+    camera.close()
+    assert picam.stopped and picam.closed
+    camera.close()  # closing twice is harmless
+
+
+def test_pi_camera_swap_rb(fake_picamera2):
+    camera = PiCamera(size=(120, 160), swap_rb=True)
+    camera.open()
+    assert tuple(camera.read()[0, 0]) == (10, 100, 200)
+    camera.close()
+
+
+def test_pi_camera_not_connected(fake_picamera2):
+    fake_picamera2.cameras = []
+    with pytest.raises(CameraError, match="no Pi camera"):
+        PiCamera().open()
+
+
+def test_pi_camera_start_failure_is_a_camera_error_and_releases(fake_picamera2):
+    fake_picamera2.fail_start = True
+    camera = PiCamera()
+    with pytest.raises(CameraError, match="camera is busy"):
+        camera.open()
+    assert fake_picamera2.instances[-1].closed
+    with pytest.raises(CameraError, match="not open"):
+        camera.read()
+
+
 def test_pi_camera_read_before_open():
     with pytest.raises(CameraError, match="not open"):
         PiCamera().read()

@@ -1,0 +1,382 @@
+"""The ``teachbox`` command, run in-process through ``device.cli.main`` (and once as a program)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from device import __version__
+from device.cli import main
+from device.config import Config, load_config
+from device.embedder import sha256_of
+from device.models import DEFAULT_MODEL, MODELS
+
+REPO = Path(__file__).resolve().parent.parent
+TEACHBOX = REPO / ".venv" / "bin" / "teachbox"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No user config, data folder in tmp, no network; the root log level is restored."""
+    for name in ("TEACHBOX_CONFIG", "TEACHBOX_MODEL_MIRROR", "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable (test)")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+
+
+def shared_mirror() -> Path:
+    return REPO.parent / "shared" / "models"
+
+
+def subprocess_env(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("TEACHBOX_CONFIG", "TEACHBOX_MODEL_MIRROR")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    return env
+
+
+def tiny_dataset(root: Path, per_class: int = 4) -> Path:
+    rng = np.random.default_rng(0)
+    for name, colour in (("red thing", (220, 30, 30)), ("blue thing", (30, 30, 220))):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for index in range(per_class):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 12, size=(32, 40, 3)), 0, 255).astype(np.uint8)
+            pixels[10:20, 12:28] = 255 - pixels[10:20, 12:28]
+            Image.fromarray(pixels).save(folder / f"view{index}.png")
+    return root
+
+
+def only_json(out: str) -> dict:
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    result = json.loads(lines[0])
+    assert isinstance(result, dict)
+    return result
+
+
+# -- eval -------------------------------------------------------------------------------------
+
+
+def test_eval_coil100_five_shot_five_way(capsys, coil100, model_path):
+    code = main(["eval", "--data", str(coil100), "--shots", "5", "--ways", "5", "--json",
+                 "--model", str(model_path)])
+    assert code == 0
+    result = only_json(capsys.readouterr().out)
+    assert result["accuracy"] >= 0.97
+    assert 0.0 <= result["accuracy_std"] <= 0.05
+    assert result["shots"] == 5 and result["ways"] == 5
+    assert result["protocol"] == "random"
+    assert result["splits"] == 10 and len(result["split_accuracies"]) == 10
+    assert result["classes_available"] == len([p for p in coil100.iterdir() if p.is_dir()])
+    assert result["model"] == model_path.name
+    # every view not taught is asked about: 5 classes x (up to 72 - 5) views per split
+    assert 10 * 5 * 50 <= result["queries"] <= 10 * 5 * 67
+
+
+def test_eval_coil100_arc_protocol(capsys, coil100, model_path):
+    code = main(["eval", "--data", str(coil100), "--shots", "5", "--ways", "5", "--protocol", "arc",
+                 "--splits", "3", "--seed", "1", "--json", "--model", str(model_path)])
+    assert code == 0
+    result = only_json(capsys.readouterr().out)
+    assert result["protocol"] == "arc"
+    assert result["splits"] == 3 and result["seed"] == 1
+    assert result["accuracy"] >= 0.9
+    assert "accuracy_std" in result
+
+
+def test_eval_is_reproducible_with_a_seed(capsys, tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data", per_class=5)
+    argv = ["eval", "--data", str(data), "--shots", "2", "--splits", "4", "--seed", "7", "--json",
+            "--model", str(model_path)]
+    assert main(argv) == 0
+    first = only_json(capsys.readouterr().out)
+    assert main(argv) == 0
+    second = only_json(capsys.readouterr().out)
+    assert first["split_accuracies"] == second["split_accuracies"]
+
+
+def test_eval_on_two_tiny_classes(capsys, tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data")
+    code = main(["eval", "--data", str(data), "--shots", "1", "--json", "--model", str(model_path)])
+    assert code == 0
+    result = only_json(capsys.readouterr().out)
+    assert result["ways"] == 2
+    assert result["classes_available"] == 2
+    assert result["queries"] == 10 * 2 * 3
+    assert result["accuracy"] == 1.0
+
+
+def test_eval_prints_a_readable_line(capsys, tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data")
+    code = main(["eval", "--data", str(data), "--shots", "1", "--splits", "2", "--model", str(model_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert re.search(r"accuracy 1\.0000 \+/- 0\.0000", out), out
+    assert "1-shot, 2-way" in out
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--shots", "4"], "no more than 4 images"),
+        (["--shots", "1", "--ways", "3"], "ways = 3"),
+        (["--shots", "0"], "shots (0)"),
+    ],
+    ids=["too-many-shots", "too-many-ways", "zero-shots"],
+)
+def test_eval_refuses_impossible_requests(caplog, tmp_path, model_path, extra, words):
+    data = tiny_dataset(tmp_path / "data")
+    code = main(["eval", "--data", str(data), "--model", str(model_path)] + extra)
+    assert code == 2
+    assert words in caplog.text
+
+
+def test_eval_missing_data_folder(caplog, tmp_path, model_path):
+    code = main(["eval", "--data", str(tmp_path / "nope"), "--shots", "1", "--model", str(model_path)])
+    assert code == 2
+    assert "does not exist" in caplog.text
+
+
+def test_eval_needs_two_classes(caplog, tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data")
+    for image in (data / "blue thing").iterdir():
+        image.unlink()
+    code = main(["eval", "--data", str(data), "--shots", "1", "--model", str(model_path)])
+    assert code == 2
+    assert "at least 2" in caplog.text
+
+
+# -- info ---------------------------------------------------------------------------------------
+
+
+def test_info_json(capsys, model_path):
+    code = main(["info", "--json", "--model", str(model_path), "--threads", "3"])
+    assert code == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["runtime"] in ("ai-edge-litert", "tflite-runtime")
+    assert facts["threads"] == 3
+    assert facts["model"] == model_path.name
+    assert facts["dim"] == 1024
+    assert facts["model_sha256"] == MODELS[DEFAULT_MODEL].sha256
+    assert facts["version"] == __version__
+    assert "model_error" not in facts
+
+
+def test_info_all_cores_by_default(capsys, model_path):
+    assert main(["info", "--json", "--model", str(model_path)]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["threads"] == (os.cpu_count() or 1)
+
+
+def test_info_without_model_reports_how_to_fetch(capsys, tmp_path):
+    code = main(["info", "--json", "--model-dir", str(tmp_path / "empty")])
+    assert code == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert "teachbox fetch-model" in facts["model_error"]
+    assert facts["model_dir"] == str(tmp_path / "empty")
+
+
+def test_info_text(capsys, model_path):
+    assert main(["info", "--model", str(model_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^runtime\s+ai-edge-litert|^runtime\s+tflite-runtime", out, re.M), out
+    assert re.search(r"^dim\s+1024$", out, re.M), out
+
+
+# -- fetch-model -----------------------------------------------------------------------------------
+
+
+def test_fetch_model_from_mirror(capsys, tmp_path):
+    if not (shared_mirror() / DEFAULT_MODEL).is_file():
+        pytest.skip(f"no model mirror at {shared_mirror()}")
+    model_dir = tmp_path / "models"
+    code = main(["fetch-model", "--mirror", str(shared_mirror()), "--model-dir", str(model_dir)])
+    assert code == 0
+    installed = model_dir / DEFAULT_MODEL
+    assert installed.is_file()
+    assert sha256_of(installed) == MODELS[DEFAULT_MODEL].sha256
+    assert capsys.readouterr().out.strip() == str(installed)
+
+
+def test_fetch_other_model_by_name(capsys, tmp_path):
+    name = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
+    if not (shared_mirror() / name).is_file():
+        pytest.skip(f"no model mirror at {shared_mirror()}")
+    code = main(["fetch-model", "--mirror", str(shared_mirror()), "--model-dir", str(tmp_path), "--name", name])
+    assert code == 0
+    assert sha256_of(tmp_path / name) == MODELS[name].sha256
+
+
+def test_fetch_model_into_configured_dir(capsys, tmp_path):
+    if not (shared_mirror() / DEFAULT_MODEL).is_file():
+        pytest.skip(f"no model mirror at {shared_mirror()}")
+    config = tmp_path / "teachbox.toml"
+    config.write_text(f'[model]\ndir = "{tmp_path / "configured"}"\n')
+    code = main(["fetch-model", "--config", str(config), "--mirror", str(shared_mirror())])
+    assert code == 0
+    assert (tmp_path / "configured" / DEFAULT_MODEL).is_file()
+
+
+def test_fetch_model_bad_mirror_exits_2(caplog, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / DEFAULT_MODEL).write_bytes(b"wrong bytes")
+    model_dir = tmp_path / "models"
+    code = main(["fetch-model", "--mirror", str(bad), "--model-dir", str(model_dir)])
+    assert code == 2
+    assert "sha256" in caplog.text
+    assert not (model_dir / DEFAULT_MODEL).exists()
+
+
+def test_fetch_model_offline_says_use_mirror(caplog, tmp_path):
+    code = main(["fetch-model", "--model-dir", str(tmp_path / "models")])
+    assert code == 2
+    assert "--mirror" in caplog.text
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def test_run_without_model_exits_2(caplog, capsys, tmp_path):
+    code = main(["run", "--simulate", "--model-dir", str(tmp_path / "no-models"),
+                 "--state-dir", str(tmp_path / "state")])
+    assert code == 2
+    assert "teachbox fetch-model" in caplog.text
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_run_without_model_as_a_program(tmp_path):
+    result = subprocess.run(
+        [str(TEACHBOX), "run", "--simulate", "--model", str(tmp_path / "missing" / DEFAULT_MODEL),
+         "--state-dir", str(tmp_path / "state")],
+        capture_output=True, text=True, timeout=120, env=subprocess_env(tmp_path), cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "teachbox fetch-model" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+# -- config errors ---------------------------------------------------------------------------------
+
+
+def test_bad_config_key_exits_2_naming_the_key(caplog, capsys, tmp_path, model_path):
+    config = tmp_path / "teachbox.toml"
+    config.write_text("[camera]\ntimout = 3.0\n")
+    code = main(["info", "--config", str(config), "--model", str(model_path)])
+    assert code == 2
+    assert "timout" in caplog.text
+    assert "timeout" in caplog.text  # the suggestion
+    assert str(config) in caplog.text
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_bad_config_key_for_run_exits_2(caplog, tmp_path):
+    config = tmp_path / "teachbox.toml"
+    config.write_text("[head]\nclases = 4\n")
+    code = main(["run", "--simulate", "--config", str(config), "--state-dir", str(tmp_path / "state")])
+    assert code == 2
+    assert "clases" in caplog.text
+
+
+def test_config_from_environment_is_used(caplog, tmp_path, monkeypatch, model_path):
+    config = tmp_path / "env.toml"
+    config.write_text("[storage]\nsave_intervall = 5\n")
+    monkeypatch.setenv("TEACHBOX_CONFIG", str(config))
+    assert main(["info", "--model", str(model_path)]) == 2
+    assert "save_intervall" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("[camra]\nsource = \"synthetic\"\n", "camra"),
+        ("[model]\nthreads = -1\n", "threads"),
+        ("[log]\nlevel = \"loud\"\n", "loud"),
+        ("[model\n", "not valid TOML"),
+    ],
+    ids=["section", "range", "choice", "syntax"],
+)
+def test_other_config_errors_exit_2(caplog, tmp_path, model_path, text, words):
+    config = tmp_path / "teachbox.toml"
+    config.write_text(text)
+    assert main(["info", "--config", str(config), "--model", str(model_path)]) == 2
+    assert words in caplog.text
+
+
+def test_missing_config_file_exits_2(caplog, tmp_path):
+    assert main(["info", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in caplog.text
+
+
+def test_out_of_range_option_exits_2(caplog, model_path):
+    assert main(["info", "--model", str(model_path), "--threads", "1000"]) == 2
+    assert "threads" in caplog.text
+
+
+# -- default-config, help, version ---------------------------------------------------------------
+
+
+def test_default_config_is_commented_valid_toml(capsys, tmp_path):
+    assert main(["default-config"]) == 0
+    text = capsys.readouterr().out
+    parsed = tomllib.loads(text)
+    assert set(parsed) == {f.name for f in dataclasses.fields(Config)}
+    assert {"camera", "model", "head", "storage", "log"} <= set(parsed)
+    assert all(section == {} for section in parsed.values())  # every key is commented out
+    # Uncommenting every key gives a file that loads to exactly the defaults.
+    uncommented = re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M)
+    assert uncommented != text
+    path = tmp_path / "all.toml"
+    path.write_text(uncommented)
+    assert tomllib.loads(uncommented)["camera"]["timeout"] == 2.0
+    assert load_config(path) == Config()
+
+
+def test_help_as_a_program(tmp_path):
+    result = subprocess.run([str(TEACHBOX), "--help"], capture_output=True, text=True, timeout=60,
+                            env=subprocess_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for command in ("run", "eval", "info", "fetch-model", "default-config"):
+        assert command in result.stdout
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["teach-me"])
+    assert info.value.code == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_module_entry_point(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "device", "default-config"], capture_output=True, text=True,
+                            timeout=60, cwd=REPO, env=subprocess_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "[camera]" in result.stdout

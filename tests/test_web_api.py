@@ -1,0 +1,951 @@
+"""The phone page's JSON API through Flask's test client, on the real loop, model and (mock) panel.
+
+Fixtures follow Flask's tutorial: ``app`` builds the application with ``create_app``
+and ``client`` is its test client.  Nothing here fakes the loop: frames come from the
+synthetic camera, embeddings from the real model, buttons from gpiozero's MockFactory.
+The test steps the loop itself (``loop.step()``) to make frames and answers happen.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from device.bursts import BurstTeacher
+from device.camera import CameraSupervisor, SyntheticCamera
+from device.config import PanelConfig, WebConfig
+from device.head import NearestCentroidHead
+from device.loop import TeachLoop
+from device.pairing import PairingBroker
+from device.panel import Panel
+from device.storage import ModelIdentity, encode_head, model_identity
+from web_ui.app import CSRF_HEADER, MAX_UPLOAD, FrameTap, create_app
+
+PIN = "2468"
+BUTTONS = (5, 6, 13, 19)
+FUNCTION_PIN = 26
+JPEG_MAGIC = b"\xff\xd8"
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@dataclass
+class Box:
+    loop: TeachLoop
+    panel: Panel
+    camera: SyntheticCamera
+    broker: PairingBroker
+    frames: FrameTap
+    clock: Clock
+    factory: MockFactory
+
+
+def build_loop(embedder, camera=None):
+    camera = camera or SyntheticCamera(fps=0)
+    supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=2.0, backoff=(0.05, 0.1))
+    # no rate limit, so each changed frame of a hold can be an example (near-duplicates are still skipped)
+    teacher = BurstTeacher(embedder.dim, rate=1e6, duplicate_similarity=0.98)
+    loop = TeachLoop(supervisor, embedder, NearestCentroidHead(embedder.dim, 4),
+                     model=model_identity(embedder.describe()), teacher=teacher, smoothing=1)
+    return loop, camera
+
+
+@pytest.fixture
+def factory():
+    factory = MockFactory(pin_class=MockPWMPin)
+    yield factory
+    factory.reset()
+
+
+@pytest.fixture
+def box(embedder, factory):
+    loop, camera = build_loop(embedder)
+    clock = Clock()
+    panel = Panel(loop, PanelConfig(), pin_factory=factory, clock=clock)
+    loop.panel = panel
+    loop.inputs.append(panel)
+    loop.observers.append(panel)
+    clock.t += 5  # past the boot chase
+    broker = PairingBroker()
+    panel.pairing = broker
+    frames = FrameTap()
+    loop.observers.append(frames)
+    yield Box(loop, panel, camera, broker, frames, clock, factory)
+    loop.close()
+    panel.close()
+
+
+@pytest.fixture
+def app(box):
+    app = create_app({"TESTING": True}, loop=box.loop, web=WebConfig(pin=PIN), pairing=box.broker,
+                     frames=box.frames)
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def csrf(client, **kwargs) -> str:
+    response = client.get("/api/status", **kwargs)
+    assert response.status_code == 200
+    return response.get_json()["auth"]["csrf"]
+
+
+def post(client, path, payload=None, *, token=True, headers=None, **kwargs):
+    """POST with the session's CSRF token (``token=False``: without it; a string: that one)."""
+    headers = dict(headers or {})
+    if token is True:
+        headers[CSRF_HEADER] = csrf(client)
+    elif token:
+        headers[CSRF_HEADER] = token
+    if payload is not None:
+        kwargs["json"] = payload
+    return client.post(path, headers=headers, **kwargs)
+
+
+def unlock(client):
+    response = post(client, "/api/unlock/pin", {"pin": PIN})
+    assert response.status_code == 200, response.get_json()
+    return response
+
+
+def status(client):
+    return client.get("/api/status").get_json()
+
+
+def state(loop):
+    """What a user would see change: examples and names of every class."""
+    return loop.head.counts, loop.head.names
+
+
+def teach(box, class_id, scene, examples=1):
+    """Teach from the box side (not through the page): the camera sees ``scene``."""
+    box.camera.select(scene)
+    box.loop.teach_next(class_id, examples)
+    for _ in range(examples):
+        box.loop.step()
+
+
+def error_of(response) -> str:
+    assert response.is_json, response.data[:200]
+    message = response.get_json().get("error")
+    assert isinstance(message, str) and message
+    return message
+
+
+def export_bytes(client) -> bytes:
+    response = client.get("/api/export")
+    assert response.status_code == 200
+    return response.data
+
+
+@pytest.fixture
+def taught(box):
+    """Class 0 knows the red ball, class 1 the blue box, class 1 is renamed."""
+    teach(box, 0, "red ball")
+    teach(box, 1, "blue box")
+    box.loop.rename(1, "Box")
+    box.loop.step()
+    return box
+
+
+# -- reading is open ----------------------------------------------------------------------
+
+
+def test_status_is_open_and_describes_the_box(client, box):
+    box.loop.step()
+    response = client.get("/api/status")
+    assert response.status_code == 200 and response.is_json
+    data = response.get_json()
+    assert data["answer"] == "nothing-learned"
+    assert data["confidence"] == 0.0
+    assert [c["id"] for c in data["classes"]] == [0, 1, 2, 3]
+    assert [c["name"] for c in data["classes"]] == ["Class 1", "Class 2", "Class 3", "Class 4"]
+    assert all(c["examples"] == 0 and c["score"] is None for c in data["classes"])
+    assert isinstance(data["fps"], (int, float))
+    assert data["camera"]["state"] == "online"
+    assert data["camera"]["source"] == "red ball"
+    assert "blue box" in data["camera"]["sources"]
+    assert data["auth"]["unlocked"] is False
+    assert data["auth"]["pin"] is True and data["auth"]["pairing"] is True
+    assert isinstance(data["auth"]["csrf"], str) and len(data["auth"]["csrf"]) >= 16
+    assert data["simulated"] is True
+    assert len(data["panel"]["leds"]) == 4
+    assert data["panel"]["buttons"] == [False] * 4 and data["panel"]["function"] is False
+
+
+def test_status_shows_the_answer_and_scores_once_taught(client, taught):
+    taught.camera.select("blue box")
+    taught.loop.step()
+    data = status(client)
+    assert data["answer"] == "Box"
+    assert 0.5 < data["confidence"] <= 1.0
+    assert [c["examples"] for c in data["classes"]] == [1, 1, 0, 0]
+    scores = [c["score"] for c in data["classes"]]
+    assert scores[1] > scores[0] and scores[2] is None
+    assert data["panel"]["leds"][1] > 0 and data["panel"]["leds"][0] == 0
+
+
+def test_index_is_an_html_page(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert b"<html" in response.data.lower()
+
+
+def test_frame_is_503_before_the_first_frame_then_a_jpeg(client, box):
+    response = client.get("/api/frame.jpg")
+    assert response.status_code == 503
+    assert "frame" in error_of(response)
+    box.loop.step()
+    response = client.get("/api/frame.jpg")
+    assert response.status_code == 200
+    assert response.mimetype == "image/jpeg"
+    assert response.data.startswith(JPEG_MAGIC)
+    assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_frame_follows_the_camera(client, box):
+    box.loop.step()
+    first = client.get("/api/frame.jpg").data
+    box.camera.select("empty table")
+    box.loop.step()
+    second = client.get("/api/frame.jpg").data
+    assert second.startswith(JPEG_MAGIC) and second != first
+
+
+# -- protected routes ---------------------------------------------------------------------
+
+POST_ROUTES = [
+    ("/api/teach/start", {"class": 0}),
+    ("/api/teach/stop", {"class": 0}),
+    ("/api/undo", {}),
+    ("/api/clear", {"class": 0}),
+    ("/api/clear-all", {"confirm": True}),
+    ("/api/rename", {"class": 0, "name": "Hacked"}),
+    ("/api/import", None),  # body: an export of an empty head (see request_for)
+]
+PROTECTED = [("POST", path, payload) for path, payload in POST_ROUTES] + [("GET", "/api/export", None)]
+
+
+def request_for(client, box, method, path, payload, **kwargs):
+    if method == "GET":
+        return client.get(path, **kwargs)
+    if path == "/api/import":
+        empty = encode_head(NearestCentroidHead(box.loop.head.dim, 4), box.loop.model)
+        return post(client, path, data=empty, content_type="application/octet-stream", **kwargs)
+    return post(client, path, payload, **kwargs)
+
+
+def assert_nothing_changed(box, before):
+    for _ in range(3):  # a started burst would teach these frames
+        box.loop.step()
+    assert state(box.loop) == before
+    assert box.loop.status()["teaching"] is None
+
+
+@pytest.mark.parametrize("method, path, payload", PROTECTED, ids=[p for _, p, _ in PROTECTED])
+def test_a_locked_page_cannot_change_anything(client, taught, method, path, payload):
+    before = state(taught.loop)
+    response = request_for(client, taught, method, path, payload)
+    assert response.status_code == 401
+    assert "unlock" in error_of(response)
+    assert not response.data.startswith(b"PK")  # no export was given out
+    assert_nothing_changed(taught, before)
+
+
+@pytest.mark.parametrize("path, payload", POST_ROUTES, ids=[p for p, _ in POST_ROUTES])
+@pytest.mark.parametrize("how", ["no-token", "wrong-token", "cross-origin"])
+def test_actions_need_the_csrf_token_and_the_same_origin(client, taught, path, payload, how):
+    unlock(client)
+    before = state(taught.loop)
+    if how == "no-token":
+        kwargs = {"token": False}
+    elif how == "wrong-token":
+        kwargs = {"token": "x" * 32}
+    else:  # the right token does not help a request from another site
+        kwargs = {"headers": {"Origin": "http://evil.example"}}
+    response = request_for(client, taught, "POST", path, payload, **kwargs)
+    assert response.status_code == 403
+    error_of(response)
+    assert_nothing_changed(taught, before)
+
+
+def test_same_origin_requests_are_accepted(client, taught):
+    unlock(client)
+    response = post(client, "/api/rename", {"class": 0, "name": "Ball"}, headers={"Origin": "http://localhost"})
+    assert response.status_code == 200
+    assert taught.loop.head.names[0] == "Ball"
+
+
+def test_export_is_a_download_for_an_unlocked_page(client, taught):
+    # GET, so a plain link can download it: no CSRF header, but it needs the unlocked session
+    unlock(client)
+    response = client.get("/api/export")
+    assert response.status_code == 200
+    assert response.mimetype == "application/octet-stream"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.data.startswith(b"PK")
+
+
+OPEN_ROUTES = [("GET", "/api/status"), ("GET", "/"), ("GET", "/api/frame.jpg"), ("GET", "/api/unlock/pair"),
+               ("POST", "/api/unlock/pin"), ("POST", "/api/unlock/pair"), ("POST", "/api/lock"),
+               ("POST", "/api/sim/button"), ("POST", "/api/sim/source")]
+ALL_ROUTES = [(m, p, None) for m, p in OPEN_ROUTES] + PROTECTED
+
+
+@pytest.mark.parametrize("method, path, payload", ALL_ROUTES, ids=[f"{m} {p}" for m, p, _ in ALL_ROUTES])
+def test_other_host_names_are_refused_on_every_route(client, taught, method, path, payload):
+    # DNS rebinding: a page on evil.example whose name now points at the box
+    unlock(client)
+    token = csrf(client)
+    before = state(taught.loop)
+    headers = {"Host": "evil.example", CSRF_HEADER: token}
+    if method == "GET":
+        response = client.get(path, headers=headers)
+    else:
+        body = payload if payload is not None else {"pin": PIN, "button": 0, "pressed": True, "source": "blue box"}
+        response = client.post(path, json=body, headers=headers)
+    assert response.status_code == 421
+    assert "evil.example" in error_of(response)
+    assert not response.data.startswith(b"PK")
+    assert_nothing_changed(taught, before)
+    assert all(not b.is_pressed for b in taught.panel.class_buttons)
+
+
+@pytest.mark.parametrize("host", ["192.168.1.20:8000", "[::1]:8000", "10.0.0.7", "localhost:8000",
+                                  socket.gethostname() + ".local"])
+def test_ip_addresses_and_own_names_are_allowed(app, taught, host):
+    client = app.test_client()
+    base = {"base_url": f"http://{host}/"}
+    token = csrf(client, **base)
+    response = client.post("/api/unlock/pin", json={"pin": PIN}, base_url=f"http://{host}/",
+                           headers={CSRF_HEADER: token, "Origin": f"http://{host}"})
+    assert response.status_code == 200
+    response = client.post("/api/rename", json={"class": 0, "name": "Ball"}, base_url=f"http://{host}/",
+                           headers={CSRF_HEADER: token, "Origin": f"http://{host}"})
+    assert response.status_code == 200
+    assert taught.loop.head.names[0] == "Ball"
+
+
+def test_configured_host_names_are_allowed(box):
+    app = create_app(loop=box.loop, web=WebConfig(pin=PIN, allowed_hosts=("teachbox.lan",)), pairing=box.broker,
+                     frames=box.frames)
+    client = app.test_client()
+    assert client.get("/api/status", base_url="http://teachbox.lan:8000/").status_code == 200
+    assert client.get("/api/status", base_url="http://other.lan:8000/").status_code == 421
+
+
+# -- unlocking ------------------------------------------------------------------------------
+
+
+def test_wrong_pin_is_refused_and_the_right_one_unlocks(client):
+    response = post(client, "/api/unlock/pin", {"pin": "1111"})
+    assert response.status_code == 403
+    assert "PIN" in error_of(response)
+    assert status(client)["auth"]["unlocked"] is False
+    response = post(client, "/api/unlock/pin", {"pin": PIN})
+    assert response.status_code == 200
+    assert status(client)["auth"]["unlocked"] is True
+
+
+@pytest.mark.parametrize("pin", [2468, None, ["2468"], {"pin": "2468"}, "", "24680", " 2468"])
+def test_pins_of_the_wrong_type_or_shape_are_wrong(client, pin):
+    response = post(client, "/api/unlock/pin", {"pin": pin})
+    assert response.status_code == 403
+    assert status(client)["auth"]["unlocked"] is False
+
+
+def test_five_wrong_pins_block_even_the_right_one(client, app):
+    for _ in range(5):
+        assert post(client, "/api/unlock/pin", {"pin": "0000"}).status_code == 403
+    response = post(client, "/api/unlock/pin", {"pin": PIN})
+    assert response.status_code == 429
+    error_of(response)
+    assert status(client)["auth"]["unlocked"] is False
+    other = app.test_client()  # the limit is for everyone together, not per cookie
+    assert post(other, "/api/unlock/pin", {"pin": PIN}).status_code == 429
+
+
+def test_pin_unlock_is_off_without_a_pin(box):
+    app = create_app(loop=box.loop, web=WebConfig(pin=""), pairing=box.broker, frames=box.frames)
+    client = app.test_client()
+    assert status(client)["auth"]["pin"] is False
+    for pin in ("", "2468"):
+        response = post(client, "/api/unlock/pin", {"pin": pin})
+        assert response.status_code == 404
+        error_of(response)
+    assert status(client)["auth"]["unlocked"] is False
+
+
+def test_pairing_with_the_function_button(client, app, taught):
+    before = state(taught.loop)
+    response = post(client, "/api/unlock/pair")
+    assert response.status_code == 200 and response.get_json()["state"] == "pending"
+    assert client.get("/api/unlock/pair").get_json()["state"] == "pending"
+    taught.loop.step()
+    assert client.get("/api/unlock/pair").get_json()["state"] == "pending"  # nobody pressed yet
+    assert status(client)["auth"]["unlocked"] is False
+
+    taught.factory.pin(FUNCTION_PIN).drive_low()  # a person at the box presses the function button
+    taught.factory.pin(FUNCTION_PIN).drive_high()
+    taught.loop.step()
+    assert client.get("/api/unlock/pair").get_json()["state"] == "approved"
+    assert status(client)["auth"]["unlocked"] is True
+    assert state(taught.loop) == before  # that press approved the pairing; it did not undo the last example
+
+    other = app.test_client()  # another phone is not unlocked by it
+    assert status(other)["auth"]["unlocked"] is False
+    assert other.get("/api/unlock/pair").get_json()["state"] == "unknown"
+    assert post(other, "/api/clear-all", {"confirm": True}).status_code == 401
+    assert state(taught.loop) == before
+
+    # the next function press (nobody pairing) is an undo again
+    taught.factory.pin(FUNCTION_PIN).drive_low()
+    taught.factory.pin(FUNCTION_PIN).drive_high()
+    taught.loop.step()
+    assert sum(taught.loop.head.counts) == sum(before[0]) - 1
+
+
+def test_lock_locks_again(client, taught):
+    unlock(client)
+    assert status(client)["auth"]["unlocked"] is True
+    response = post(client, "/api/lock")
+    assert response.status_code == 200
+    assert status(client)["auth"]["unlocked"] is False
+    before = state(taught.loop)
+    assert post(client, "/api/clear", {"class": 0}).status_code == 401
+    assert state(taught.loop) == before
+
+
+def test_unlocking_is_per_browser(client, app):
+    unlock(client)
+    other = app.test_client()
+    assert status(other)["auth"]["unlocked"] is False
+    assert csrf(other) != csrf(client)
+
+
+# -- unlocked actions -------------------------------------------------------------------------
+
+
+def test_teach_start_and_stop_add_examples_to_that_class(client, box):
+    unlock(client)
+    assert post(client, "/api/teach/start", {"class": 2}).status_code == 200
+    assert status(client)["teaching"] == 2
+    for scene in ("red ball", "blue box", "green stripes", "yellow ring"):
+        box.camera.select(scene)
+        box.loop.step()
+    assert post(client, "/api/teach/stop", {"class": 2}).status_code == 200
+    taught = box.loop.head.counts[2]
+    assert taught >= 3
+    assert box.loop.head.counts == [0, 0, taught, 0]
+    for scene in ("red ball", "empty table"):  # stopped: nothing more is taught
+        box.camera.select(scene)
+        box.loop.step()
+    data = status(client)
+    assert data["teaching"] is None
+    assert [c["examples"] for c in data["classes"]] == [0, 0, taught, 0]
+
+
+def test_teach_stop_without_a_class_stops_whatever_is_taught(client, box):
+    unlock(client)
+    post(client, "/api/teach/start", {"class": 1})
+    box.loop.step()
+    assert post(client, "/api/teach/stop").status_code == 200
+    box.camera.select("yellow ring")
+    box.loop.step()
+    assert box.loop.head.counts == [0, 1, 0, 0]
+
+
+def test_undo_removes_the_last_burst(client, box):
+    unlock(client)
+    teach(box, 0, "red ball")
+    post(client, "/api/teach/start", {"class": 1})
+    for scene in ("blue box", "green stripes", "yellow ring"):
+        box.camera.select(scene)
+        box.loop.step()
+    post(client, "/api/teach/stop")
+    burst = box.loop.head.counts[1]
+    assert burst >= 2
+    response = post(client, "/api/undo")
+    assert response.status_code == 200
+    assert response.get_json()["undone"] == {"class": 1, "examples": burst}
+    assert box.loop.head.counts == [1, 0, 0, 0]
+    assert post(client, "/api/undo").get_json()["undone"] == {"class": 0, "examples": 1}
+    response = post(client, "/api/undo")
+    assert response.status_code == 200
+    assert response.get_json()["undone"] is None and "nothing" in response.get_json()["message"]
+    assert box.loop.head.counts == [0, 0, 0, 0]
+
+
+def test_clear_forgets_one_class(client, taught):
+    unlock(client)
+    response = post(client, "/api/clear", {"class": 1})
+    assert response.status_code == 200 and response.get_json()["forgotten"] == 1
+    assert taught.loop.head.counts == [1, 0, 0, 0]
+    assert taught.loop.head.names[1] == "Box"  # the name stays
+
+
+@pytest.mark.parametrize("payload", [{}, {"confirm": "yes"}, {"confirm": 1}, {"confirm": False}, {"confirm": [True]}])
+def test_clear_all_needs_confirm_true(client, taught, payload):
+    unlock(client)
+    before = state(taught.loop)
+    response = post(client, "/api/clear-all", payload)
+    assert response.status_code == 400
+    assert "confirm" in error_of(response)
+    assert state(taught.loop) == before
+
+
+def test_clear_all_with_confirm_forgets_everything(client, taught):
+    unlock(client)
+    response = post(client, "/api/clear-all", {"confirm": True})
+    assert response.status_code == 200 and response.get_json()["forgotten"] == 2
+    assert taught.loop.head.counts == [0, 0, 0, 0]
+    taught.loop.step()
+    assert status(client)["answer"] == "nothing-learned"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 33, "<script>", "a\nb", "Äpfel 🍎", 7, None, ["Ball"],
+                                  {"name": "Ball"}, True])
+def test_rename_refuses_bad_names_and_keeps_the_old_one(client, taught, name):
+    unlock(client)
+    response = post(client, "/api/rename", {"class": 1, "name": name})
+    assert response.status_code == 400
+    assert "name" in error_of(response)
+    assert taught.loop.head.names[1] == "Box"
+
+
+@pytest.mark.parametrize("name, shown", [("Äpfel", "Äpfel"), ("  Red ball  ", "Red ball"), ("x" * 32, "x" * 32),
+                                         ("Mug (blue) #2", "Mug (blue) #2")])
+def test_rename_accepts_good_names(client, taught, name, shown):
+    unlock(client)
+    response = post(client, "/api/rename", {"class": 0, "name": name})
+    assert response.status_code == 200 and response.get_json()["name"] == shown
+    assert status(client)["classes"][0]["name"] == shown
+
+
+BAD_CLASSES = [4, -1, 99, True, False, "0", 1.0, None, [0]]
+
+
+@pytest.mark.parametrize("path, extra", [("/api/teach/start", {}), ("/api/clear", {}),
+                                         ("/api/rename", {"name": "Ball"}), ("/api/teach/stop", {})])
+@pytest.mark.parametrize("value", BAD_CLASSES, ids=repr)
+def test_class_numbers_are_checked(client, taught, path, extra, value):
+    unlock(client)
+    before = state(taught.loop)
+    response = post(client, path, {"class": value, **extra})
+    assert response.status_code == 400
+    assert "class" in error_of(response)
+    assert_nothing_changed(taught, before)
+
+
+BODY_ROUTES = ["/api/teach/start", "/api/clear", "/api/clear-all", "/api/rename", "/api/unlock/pin",
+               "/api/sim/button", "/api/sim/source"]
+MALFORMED = [
+    pytest.param(b"{", "application/json", id="broken-json"),
+    pytest.param(b"[0, 1]", "application/json", id="json-list"),
+    pytest.param(b'"class"', "application/json", id="json-string"),
+    pytest.param(b"null", "application/json", id="json-null"),
+    pytest.param(b"", "application/json", id="empty"),
+    pytest.param(b'{"class": 0}', "text/plain", id="not-declared-json"),
+    pytest.param(b"\xff\xfe\x00{", "application/json", id="not-utf8"),
+    pytest.param(b"class=0", "application/x-www-form-urlencoded", id="form"),
+]
+
+
+@pytest.mark.parametrize("path", BODY_ROUTES)
+@pytest.mark.parametrize("data, content_type", MALFORMED)
+def test_malformed_bodies_are_400_json(client, taught, path, data, content_type):
+    unlock(client)
+    before = state(taught.loop)
+    response = post(client, path, data=data, content_type=content_type)
+    assert response.status_code == 400
+    error_of(response)
+    assert_nothing_changed(taught, before)
+
+
+@pytest.mark.parametrize("path", ["/api/teach/stop", "/api/undo", "/api/lock", "/api/unlock/pair", "/api/import"])
+@pytest.mark.parametrize("data, content_type", MALFORMED)
+def test_routes_without_a_body_do_not_break_on_garbage(client, taught, path, data, content_type):
+    unlock(client)
+    response = post(client, path, data=data, content_type=content_type)
+    assert response.status_code < 500
+    assert response.is_json
+
+
+@pytest.mark.parametrize("path", ["/api/rename", "/api/import", "/api/unlock/pin", "/api/sim/button"])
+def test_oversized_bodies_are_413(client, taught, path):
+    unlock(client)
+    before = state(taught.loop)
+    big = json.dumps({"class": 0, "name": "x" * (MAX_UPLOAD + 10)}).encode()
+    response = post(client, path, data=big, content_type="application/json")
+    assert response.status_code == 413
+    error_of(response)
+    assert state(taught.loop) == before
+
+
+def test_oversized_multipart_import_is_413(client, taught):
+    unlock(client)
+    before = state(taught.loop)
+    response = post(client, "/api/import", data={"file": (io.BytesIO(b"\0" * (MAX_UPLOAD + 10)), "head.npz")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 413
+    error_of(response)
+    assert state(taught.loop) == before
+
+
+# -- export / import ------------------------------------------------------------------------------
+
+
+def test_export_then_import_raw_restores_what_was_learned(client, taught):
+    unlock(client)
+    before = state(taught.loop)
+    blob = export_bytes(client)
+    assert post(client, "/api/clear-all", {"confirm": True}).status_code == 200
+    taught.loop.rename(1, "Other")
+    assert taught.loop.head.counts == [0, 0, 0, 0]
+    response = post(client, "/api/import", data=blob, content_type="application/octet-stream")
+    assert response.status_code == 200
+    assert response.get_json()["classes"][1] == {"name": "Box", "examples": 1}
+    assert state(taught.loop) == before
+    taught.camera.select("blue box")
+    taught.loop.step()
+    assert status(client)["answer"] == "Box"  # the imported head recognises what was taught
+
+
+def test_export_then_import_as_a_form_file(client, taught):
+    unlock(client)
+    before = state(taught.loop)
+    blob = export_bytes(client)
+    post(client, "/api/clear-all", {"confirm": True})
+    response = post(client, "/api/import", data={"file": (io.BytesIO(blob), "teachbox-head.npz")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert state(taught.loop) == before
+
+
+def test_import_in_a_form_field_of_another_name_is_refused(client, taught):
+    unlock(client)
+    blob = export_bytes(client)
+    post(client, "/api/clear-all", {"confirm": True})
+    response = post(client, "/api/import", data={"upload": (io.BytesIO(blob), "teachbox-head.npz")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "file" in error_of(response)
+    assert taught.loop.head.counts == [0, 0, 0, 0]
+
+
+def test_import_of_a_smaller_head_keeps_the_box_size(client, box):
+    unlock(client)
+    small = NearestCentroidHead(box.loop.head.dim, 2, names=["Cup", "Pen"])
+    small.teach(0, np.ones(box.loop.head.dim, np.float32))
+    response = post(client, "/api/import", data=encode_head(small, box.loop.model),
+                    content_type="application/octet-stream")
+    assert response.status_code == 200
+    assert box.loop.head.names == ["Cup", "Pen", "Class 3", "Class 4"]
+    assert box.loop.head.counts == [1, 0, 0, 0]
+
+
+def test_import_from_another_model_is_refused_naming_it(client, taught):
+    unlock(client)
+    before = state(taught.loop)
+    other = ModelIdentity(sha256="ab" * 32, dim=taught.loop.head.dim, name="other-model.tflite")
+    head = NearestCentroidHead(taught.loop.head.dim, 4)
+    head.teach(2, np.ones(taught.loop.head.dim, np.float32))
+    response = post(client, "/api/import", data=encode_head(head, other), content_type="application/octet-stream")
+    assert response.status_code == 400
+    message = error_of(response)
+    assert "other-model.tflite" in message
+    assert "Nothing was changed" in message
+    assert state(taught.loop) == before
+
+
+def _meta(loop, **head_changes) -> np.ndarray:
+    head_meta = {"kind": "nearest-centroid", "format": 1, "dim": loop.head.dim, "num_classes": 4,
+                 "names": ["A", "B", "C", "D"], **head_changes}
+    envelope = {"teachbox_state": 1, "model_sha256": loop.model.sha256, "model": loop.model.name,
+                "saved_at": 0, "head": head_meta}
+    return np.frombuffer(json.dumps(envelope).encode(), dtype=np.uint8)
+
+
+class _OpenOnLoad:
+    """Unpickling this would create a file: it must never be unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def _pickled_npz(loop, marker) -> bytes:
+    buffer = io.BytesIO()
+    sums = np.empty((4, loop.head.dim), dtype=object)
+    sums[:] = 0
+    sums[0, 0] = _OpenOnLoad(marker)
+    np.savez(buffer, meta=_meta(loop), sums=sums, counts=np.array([1, 0, 0, 0], np.int64))
+    return buffer.getvalue()
+
+
+def _zip_bomb(loop) -> bytes:
+    buffer = io.BytesIO()
+    zeros = np.zeros(10_000_000, np.int64)  # 80 MB of zeros: a few hundred kB compressed
+    np.savez_compressed(buffer, meta=_meta(loop), sums=zeros, counts=np.zeros(4, np.int64))
+    data = buffer.getvalue()
+    assert len(data) < MAX_UPLOAD
+    return data
+
+
+def _huge_shape_header(loop) -> bytes:
+    """A small, honest zip whose sums.npy header claims a shape of 64 TiB."""
+    good = encode_head(NearestCentroidHead(loop.head.dim, 4), loop.model)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as archive, zipfile.ZipFile(out, "w") as crafted:
+        for info in archive.infolist():
+            data = archive.read(info.filename)
+            if info.filename == "sums.npy":
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    header, {"descr": "<i8", "fortran_order": False, "shape": (1 << 40, 8)})
+                data = header.getvalue() + bytes(64)
+            crafted.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def _not_an_npz() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("hello.txt", "hello")
+    return out.getvalue()
+
+
+def _wrong_shapes(loop) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=_meta(loop), sums=np.zeros((3, 5), np.int64), counts=np.zeros(4, np.int64))
+    return buffer.getvalue()
+
+
+def _bad_names(loop) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=_meta(loop, names=["<script>", "B", "C", "D"]),
+             sums=np.zeros((4, loop.head.dim), np.int64), counts=np.zeros(4, np.int64))
+    return buffer.getvalue()
+
+
+HOSTILE = {
+    "random-bytes": lambda loop, blob, tmp: np.random.default_rng(7).bytes(5000),
+    "truncated-half": lambda loop, blob, tmp: blob[: len(blob) // 2],
+    "truncated-tail": lambda loop, blob, tmp: blob[:-10],
+    "not-an-npz": lambda loop, blob, tmp: _not_an_npz(),
+    "pickled-object-array": lambda loop, blob, tmp: _pickled_npz(loop, tmp / "pwned"),
+    "zip-bomb": lambda loop, blob, tmp: _zip_bomb(loop),
+    "huge-shape-header": lambda loop, blob, tmp: _huge_shape_header(loop),
+    "wrong-shapes": lambda loop, blob, tmp: _wrong_shapes(loop),
+    "bad-names": lambda loop, blob, tmp: _bad_names(loop),
+    "json": lambda loop, blob, tmp: b'{"class": 0}',
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+@pytest.mark.parametrize("as_form", [False, True], ids=["raw", "form"])
+def test_hostile_or_damaged_imports_are_refused_and_change_nothing(client, taught, tmp_path, kind, as_form):
+    unlock(client)
+    blob = export_bytes(client)
+    before = state(taught.loop)
+    data = HOSTILE[kind](taught.loop, blob, tmp_path)
+    if as_form:
+        response = post(client, "/api/import", data={"file": (io.BytesIO(data), "head.npz")},
+                        content_type="multipart/form-data")
+    else:
+        response = post(client, "/api/import", data=data, content_type="application/octet-stream")
+    assert response.status_code == 400
+    assert "cannot be imported" in error_of(response)
+    assert state(taught.loop) == before
+    assert not (tmp_path / "pwned").exists()
+    # what was learned still works
+    taught.camera.select("blue box")
+    taught.loop.step()
+    assert status(client)["answer"] == "Box"
+
+
+def test_empty_import_is_refused(client, taught):
+    unlock(client)
+    before = state(taught.loop)
+    response = post(client, "/api/import", data=b"", content_type="application/octet-stream")
+    assert response.status_code == 400
+    assert "file" in error_of(response)
+    assert state(taught.loop) == before
+
+
+# -- the simulated front panel ---------------------------------------------------------------------
+
+
+def test_sim_button_teaches_even_while_locked(client, box):
+    assert status(client)["auth"]["unlocked"] is False
+    response = post(client, "/api/sim/button", {"button": 0, "pressed": True})
+    assert response.status_code == 200
+    assert status(client)["panel"]["buttons"][0] is True
+    box.loop.step()
+    assert post(client, "/api/sim/button", {"button": 0, "pressed": False}).status_code == 200
+    box.loop.step()
+    assert box.loop.head.counts == [1, 0, 0, 0]
+    assert status(client)["panel"]["buttons"][0] is False
+
+
+def test_sim_function_button_undoes(client, taught):
+    post(client, "/api/sim/button", {"button": "function", "pressed": True})
+    post(client, "/api/sim/button", {"button": "function", "pressed": False})
+    taught.loop.step()
+    assert taught.loop.head.counts == [1, 0, 0, 0]
+
+
+def test_sim_button_needs_the_csrf_token(client, box):
+    response = post(client, "/api/sim/button", {"button": 0, "pressed": True}, token=False)
+    assert response.status_code == 403
+    response = post(client, "/api/sim/button", {"button": 0, "pressed": True},
+                    headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403
+    box.loop.step()
+    box.loop.step()
+    assert box.loop.head.counts == [0, 0, 0, 0]
+    assert not box.panel.class_buttons[0].is_pressed
+
+
+@pytest.mark.parametrize("payload", [
+    {"button": 4, "pressed": True}, {"button": -1, "pressed": True}, {"button": True, "pressed": True},
+    {"button": "0", "pressed": True}, {"button": None, "pressed": True}, {"button": 1.0, "pressed": True},
+    {"button": "FUNCTION", "pressed": True}, {"button": [0], "pressed": True}, {"pressed": True},
+    {"button": 0}, {"button": 0, "pressed": "yes"}, {"button": 0, "pressed": 1}, {"button": 0, "pressed": None},
+], ids=repr)
+def test_bad_sim_buttons_are_400(client, box, payload):
+    response = post(client, "/api/sim/button", payload)
+    assert response.status_code == 400
+    error_of(response)
+    box.loop.step()
+    assert box.loop.head.counts == [0, 0, 0, 0]
+    assert not any(b.is_pressed for b in box.panel.class_buttons) and not box.panel.function_button.is_pressed
+
+
+def test_sim_source_switches_the_synthetic_camera(client, box):
+    box.loop.step()
+    before = client.get("/api/frame.jpg").data
+    response = post(client, "/api/sim/source", {"source": "blue box"})
+    assert response.status_code == 200
+    assert status(client)["camera"]["source"] == "blue box"
+    box.loop.step()
+    assert client.get("/api/frame.jpg").data != before
+
+
+@pytest.mark.parametrize("source", ["purple cow", "", None, 3, ["blue box"], {"blue box": 1}], ids=repr)
+def test_unknown_sim_sources_are_400(client, box, source):
+    response = post(client, "/api/sim/source", {"source": source})
+    assert response.status_code == 400
+    error_of(response)
+    assert status(client)["camera"]["source"] == "red ball"
+
+
+@pytest.fixture
+def bare_app(embedder):
+    """A box without a front panel (panel = None)."""
+    loop, camera = build_loop(embedder)
+    frames = FrameTap()
+    loop.observers.append(frames)
+    assert loop.panel is None
+    app = create_app({"TESTING": True}, loop=loop, web=WebConfig(pin=PIN), pairing=PairingBroker(),
+                     frames=frames)
+    yield app, loop
+    loop.close()
+
+
+def test_without_a_panel_there_are_no_sim_buttons_and_no_pairing(bare_app):
+    app, loop = bare_app
+    client = app.test_client()
+    loop.step()
+    data = status(client)
+    assert data["simulated"] is False and "panel" not in data
+    assert data["auth"]["pairing"] is False
+    response = post(client, "/api/sim/button", {"button": 0, "pressed": True})
+    assert response.status_code == 404
+    error_of(response)
+    response = post(client, "/api/unlock/pair")
+    assert response.status_code == 404
+    error_of(response)
+    # the synthetic camera can still be switched, and the PIN still works
+    assert post(client, "/api/sim/source", {"source": "yellow ring"}).status_code == 200
+    unlock(client)
+    assert post(client, "/api/teach/start", {"class": 3}).status_code == 200
+    loop.step()
+    assert loop.head.counts == [0, 0, 0, 1]
+
+
+def test_with_unlocking_off_actions_need_only_the_csrf_token(box):
+    app = create_app(loop=box.loop, web=WebConfig(require_unlock=False), pairing=box.broker, frames=box.frames)
+    client = app.test_client()
+    assert status(client)["auth"]["unlocked"] is True
+    assert post(client, "/api/rename", {"class": 0, "name": "Ball"}).status_code == 200
+    assert post(client, "/api/rename", {"class": 0, "name": "Cup"}, token=False).status_code == 403
+    assert box.loop.head.names[0] == "Ball"
+
+
+# -- garbage never makes a 500 ----------------------------------------------------------------------
+
+GARBAGE_HEADERS = [
+    pytest.param({"Origin": "http://[::1"}, id="origin-broken-ipv6"),
+    pytest.param({"Origin": "null"}, id="origin-null"),
+    pytest.param({"Origin": "http://localhost:99999"}, id="origin-bad-port"),
+    pytest.param({"Host": "[::1"}, id="host-broken-ipv6"),
+    pytest.param({"Host": "local host"}, id="host-space"),
+    pytest.param({"Host": "localhost:abc"}, id="host-bad-port"),
+    pytest.param({"Host": ""}, id="host-empty"),
+    pytest.param({CSRF_HEADER: "\u00e9" * 10}, id="csrf-non-ascii"),
+    pytest.param({"Content-Type": "multipart/form-data"}, id="multipart-without-boundary"),
+    pytest.param({"Content-Type": "application/json; charset=utf-16"}, id="json-utf16"),
+]
+GARBAGE_ROUTES = [p for m, p in OPEN_ROUTES if m == "POST"] + [p for p, _ in POST_ROUTES]
+
+
+@pytest.mark.parametrize("path", GARBAGE_ROUTES)
+@pytest.mark.parametrize("headers", GARBAGE_HEADERS)
+def test_garbage_headers_never_make_a_500(client, taught, path, headers):
+    unlock(client)
+    token = csrf(client)
+    before = state(taught.loop)
+    response = client.post(path, data=b'{"class": 0, "name": "X", "confirm": true}',
+                           headers={CSRF_HEADER: token, "Content-Type": "application/json", **headers})
+    assert response.status_code < 500
+    assert response.is_json
+    if "Origin" in headers or "Host" in headers or CSRF_HEADER in headers:
+        assert response.status_code in (403, 421)
+        assert_nothing_changed(taught, before)
+
+
+@pytest.mark.parametrize("payload", [
+    {"class": 10 ** 30}, {"class": -10 ** 30}, {"class": float("nan")}, {"class": float("inf")},
+    {"class": 0, "name": "x" * 10000}, {"class": 0, "name": {"a": [1, 2]}}, {"button": 10 ** 30, "pressed": True},
+    {"source": "x" * 10000}, {"pin": "9" * 10000}, {"confirm": None},
+    [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]],
+], ids=lambda p: repr(p)[:30])
+@pytest.mark.parametrize("path", GARBAGE_ROUTES)
+def test_garbage_values_never_make_a_500(client, taught, path, payload):
+    unlock(client)
+    response = post(client, path, data=json.dumps(payload).encode(), content_type="application/json")
+    assert response.status_code < 500
+    assert response.is_json
