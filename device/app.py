@@ -11,6 +11,7 @@ from .config import Config
 from .embedder import Embedder
 from .head import NearestCentroidHead
 from .loop import LogOutput, TeachLoop
+from .notify import SystemdOutput
 from .panel import Panel, make_pin_factory
 from .storage import Autosaver, StateStore, model_identity
 
@@ -59,6 +60,7 @@ def build_loop(config: Config, *, simulate: bool = False, camera: Optional[Camer
                                swap_rb=config.camera.swap_rb)
     supervisor = CameraSupervisor(camera, timeout=config.camera.timeout)
     store = StateStore(config.state_dir)
+    store.check_writable()
     head = load_head(store, embedder, config)
     teacher = BurstTeacher(embedder.dim, rate=config.teaching.rate,
                            duplicate_similarity=config.teaching.duplicate_similarity)
@@ -67,6 +69,7 @@ def build_loop(config: Config, *, simulate: bool = False, camera: Optional[Camer
     loop.autosaver = Autosaver(store, loop.snapshot_state, interval=config.storage.save_interval)
     loop.autosaver.mark_saved(head.generation)
     loop.observers.append(LogOutput(lambda: loop.head.names))
+    loop.observers.append(SystemdOutput(loop))
     if config.panel.gpio != "off":
         loop.panel = Panel(loop, config.panel, pin_factory=make_pin_factory(config.panel.gpio, simulate=simulate))
         loop.inputs.append(loop.panel)

@@ -373,6 +373,8 @@ def make_camera(spec: str, *, model_size: Tuple[int, int] = (224, 224), swap_rb:
     if kind == "folder" and arg:
         return FolderCamera(arg, fps=15.0)
     if kind == "synthetic":
+        if arg and arg not in _SCENES:
+            raise ConfigError(f"camera {spec!r}: the synthetic scene has {', '.join(_SCENES)}")
         return SyntheticCamera(source=arg or "red ball")
     raise ConfigError(
         f"camera {spec!r} is not known; use picamera2, opencv:N, video:PATH, folder:PATH or synthetic"

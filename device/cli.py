@@ -63,9 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_path(args) -> Optional[Path]:
+    return getattr(args, "config", None) or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+
+
 def _config(args) -> Config:
-    path = getattr(args, "config", None) or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
-    config = load_config(path)
+    config = load_config(_config_path(args))
     config = config.override("model", path=getattr(args, "model", None), dir=getattr(args, "model_dir", None),
                              threads=getattr(args, "threads", None))
     config = config.override("camera", source=getattr(args, "camera", None))
@@ -127,7 +130,7 @@ def _info(args, config: Config) -> int:
     from .embedder import Embedder
 
     facts = {"version": __version__, "python": sys.version.split()[0], "model_dir": str(config.model_dir),
-             "state_dir": str(config.state_dir), "config": str(getattr(args, "config", None) or "")}
+             "state_dir": str(config.state_dir), "config": str(_config_path(args) or "")}
     try:
         facts.update(Embedder(config.model_path, num_threads=config.model.threads or None).describe())
     except TeachboxError as exc:
@@ -161,6 +164,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return handler(args, config)
     except TeachboxError as exc:
         log.error("%s", exc)
+        return 2
+    except OSError as exc:  # a file or folder the user named cannot be used
+        log.error("%s%s", exc.strerror or exc, f": {exc.filename}" if exc.filename else "")
         return 2
     except KeyboardInterrupt:
         return 130

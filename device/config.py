@@ -17,10 +17,7 @@ from .errors import ConfigError
 from .head import MAX_CLASSES, MIN_CLASSES
 from .models import DEFAULT_MODEL
 
-try:
-    import tomllib
-except ImportError:  # Python < 3.11
-    import tomli as tomllib  # type: ignore[no-redef]
+import tomllib
 
 
 def default_data_dir() -> Path:
@@ -89,7 +86,7 @@ class PanelConfig:
 class WebConfig:
     enabled: bool = _doc("serve the phone page", True)
     host: str = _doc("address to listen on; 0.0.0.0 = every network interface", "0.0.0.0")
-    port: int = _doc("port of the phone page", 8000)
+    port: int = _doc("port of the phone page (0 = any free port)", 8000)
     threads: int = _doc("web server threads (the page polls; each open request holds one)", 8)
     require_unlock: bool = _doc("changing anything from a browser needs unlocking (pairing or PIN) first", True)
     pin: str = _doc("PIN that unlocks the page (4 to 12 digits); empty = PIN unlock off, pair with the "
@@ -156,7 +153,7 @@ _RANGES = {
     ("panel", "bounce_time"): (0.0, 1.0),
     ("panel", "hold_time"): (0.05, 10.0),
     ("panel", "clear_all_time"): (1.5, 60.0),
-    ("web", "port"): (1, 65535),
+    ("web", "port"): (0, 65535),
     ("web", "threads"): (2, 64),
 }
 

@@ -10,7 +10,6 @@ predicting and evaluating alike.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from importlib import metadata
@@ -20,6 +19,7 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
+from .atomic import sha256_of
 from .errors import ModelError, ModelMissingError, RuntimeMissingError
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,15 @@ def runtime_version(runtime: str) -> str:
         return "unknown"
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def fetch_hint(model_path: Path) -> str:
+    """The exact command that puts ``model_path`` in place (when it is a known model)."""
+    from .models import DEFAULT_MODEL, MODELS
+
+    name = model_path.name
+    if name not in MODELS:
+        return f"Check the path, or fetch the default model with: teachbox fetch-model --model-dir {str(model_path.parent)!r}"
+    extra = "" if name == DEFAULT_MODEL else f" --name {name} --mirror DIR"
+    return f"Fetch it with: teachbox fetch-model --model-dir {str(model_path.parent)!r}{extra}"
 
 
 def centre_crop(frame: np.ndarray, aspect: float = 1.0) -> np.ndarray:
@@ -124,10 +127,7 @@ class Embedder:
     def __init__(self, model_path, *, num_threads: Optional[int] = None) -> None:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
-            raise ModelMissingError(
-                f"model file {str(self.model_path)!r} does not exist. Fetch it with: teachbox fetch-model"
-                + (f" --model-dir {str(self.model_path.parent)!r}" if self.model_path.name else "")
-            )
+            raise ModelMissingError(f"model file {str(self.model_path)!r} does not exist. {fetch_hint(self.model_path)}")
         self.num_threads = num_threads or os.cpu_count() or 1
         interpreter_class, self.runtime = load_interpreter_class()
         try:

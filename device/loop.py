@@ -264,6 +264,9 @@ class TeachLoop:
                     log.exception("closing output %r failed", observer)
 
     # -- status ------------------------------------------------------------------------
+    def status_fps(self) -> float:
+        return self._stats.fps
+
     def status(self) -> dict:
         """A consistent snapshot of everything a status page needs (safe from any thread)."""
         with self.lock:

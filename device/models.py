@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
-from .atomic import atomic_file
-from .embedder import sha256_of
+from .atomic import atomic_file, sha256_of
 from .errors import ChecksumError, ModelError, ModelMissingError
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,16 @@ def fetch_model(
         return target
     if mirror is None and os.environ.get(MIRROR_ENV):
         mirror = Path(os.environ[MIRROR_ENV])
-    model_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        return _install(model, target, mirror, timeout)
+    except ModelError:
+        raise
+    except OSError as exc:
+        raise ModelError(f"cannot install {model.filename} into {str(model_dir)!r}: {exc.strerror or exc}") from None
+
+
+def _install(model: KnownModel, target: Path, mirror: Optional[Path], timeout: float) -> Path:
     with atomic_file(target) as out:
         if mirror is not None:
             _copy_from_mirror(Path(mirror), model, out)
@@ -101,7 +109,7 @@ def fetch_model(
                 f"{model.sha256}: refused, nothing was installed. The source is damaged or not "
                 "the right file."
             )
-    log.info("installed %s into %s (sha256 ok)", model.filename, model_dir)
+    log.info("installed %s into %s (sha256 ok)", model.filename, target.parent)
     return target
 
 

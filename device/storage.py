@@ -125,12 +125,24 @@ class StateStore:
     def __repr__(self) -> str:
         return f"<StateStore {str(self.directory)!r}>"
 
+    def check_writable(self) -> None:
+        """Refuse to start when what is learned could not be saved (named folder, reason, fix)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StateError(f"the state folder {str(self.directory)!r} cannot be written ({exc.strerror or exc}): "
+                             "what the box learns could not be saved. Give a writable folder with "
+                             "--state-dir or [storage] state_dir") from None
+
     def save(self, data: bytes) -> None:
         """Atomically replace the current state with ``data``, keeping the old one as previous."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if self.current.exists():
             self._keep_previous()
-        with atomic_file(self.current) as out:
+        with atomic_file(self.current, mode=0o640) as out:
             out.write(data)
 
     def _keep_previous(self) -> None:

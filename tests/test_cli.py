@@ -380,3 +380,48 @@ def test_module_entry_point(tmp_path):
                             timeout=60, cwd=REPO, env=subprocess_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "[camera]" in result.stdout
+
+
+def test_fetch_into_a_folder_that_cannot_exist_is_a_clean_error(caplog, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code = main(["fetch-model", "--mirror", str(shared_mirror()), "--model-dir", str(blocker / "models")])
+    assert code == 2
+    assert "cannot install" in caplog.text and str(blocker) in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_fetched_model_is_readable_by_the_service_user(tmp_path):
+    assert main(["fetch-model", "--mirror", str(shared_mirror()), "--model-dir", str(tmp_path)]) == 0
+    assert (tmp_path / DEFAULT_MODEL).stat().st_mode & 0o777 == 0o644
+
+
+def test_missing_alternative_model_hint_names_it(caplog, tmp_path):
+    missing = tmp_path / "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
+    code = main(["run", "--simulate", "--model", str(missing), "--state-dir", str(tmp_path / "s")])
+    assert code == 2
+    assert "--name mobilenet_v1_0.5_160_quant_embedding_extractor.tflite" in caplog.text
+
+
+def test_unwritable_state_folder_stops_start_up_with_the_reason(caplog, tmp_path, model_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code = main(["run", "--simulate", "--camera", "synthetic", "--model", str(model_path),
+                 "--state-dir", str(blocker / "state"), "--port", "0"])
+    assert code == 2
+    assert "cannot be written" in caplog.text and "--state-dir" in caplog.text
+
+
+def test_unknown_synthetic_scene_is_refused(caplog, tmp_path, model_path):
+    code = main(["run", "--simulate", "--camera", "synthetic:purple cow", "--model", str(model_path),
+                 "--state-dir", str(tmp_path / "s")])
+    assert code == 2
+    assert "red ball" in caplog.text
+
+
+def test_info_names_the_config_file_from_the_environment(capsys, tmp_path, monkeypatch, model_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[head]\nclasses = 3\n")
+    monkeypatch.setenv("TEACHBOX_CONFIG", str(config))
+    assert main(["info", "--json", "--model", str(model_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["config"] == str(config)
