@@ -65,12 +65,22 @@ def allowed_hosts(extra: Iterable[str] = ()) -> set:
 
 def host_is_allowed(host_header: str, names: set) -> bool:
     """IP literals, localhost, this machine's names and configured names: nothing else (DNS rebinding)."""
-    host = urlsplit("//" + host_header).hostname or ""
+    try:
+        host = urlsplit("//" + host_header).hostname or ""
+    except ValueError:  # e.g. a broken IPv6 literal
+        return False
     try:
         ipaddress.ip_address(host)
         return True
     except ValueError:
         return host.lower() in names
+
+
+def same_origin(origin: str, host: str) -> bool:
+    try:
+        return urlsplit(origin).netloc == host
+    except ValueError:
+        return False
 
 
 class _PinGuard:
@@ -108,6 +118,9 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
         MAX_CONTENT_LENGTH=MAX_UPLOAD,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
+        # only responses that change the session set the cookie: a poll that started
+        # before an unlock must not put the locked session back when it returns
+        SESSION_REFRESH_EACH_REQUEST=False,
         PERMANENT_SESSION_LIFETIME=30 * 24 * 3600,
     )
     if test_config:
@@ -158,10 +171,10 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
                               "or add the name to [web] allowed_hosts")
         if request.method == "POST":
             origin = request.headers.get("Origin")
-            if origin is not None and urlsplit(origin).netloc != request.host:
+            if origin is not None and not same_origin(origin, request.host):
                 return error(403, f"cross-origin request from {origin!r} refused")
-            token = request.headers.get(CSRF_HEADER, "")
-            if not session.get("csrf") or not hmac.compare_digest(token, session["csrf"]):
+            token = request.headers.get(CSRF_HEADER, "").encode("utf-8", "surrogateescape")
+            if not session.get("csrf") or not hmac.compare_digest(token, session["csrf"].encode()):
                 return error(403, "missing or wrong CSRF token: reload the page")
             if request.endpoint in PROTECTED and not unlocked():
                 return error(401, "locked: unlock the page first (press the function button on the box, "
@@ -186,7 +199,8 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
     @app.get("/api/status")
     def status():
         snapshot = loop.status()
-        snapshot["auth"] = {"unlocked": unlocked(), "csrf": csrf_token(), "pin": bool(web.pin),
+        snapshot["auth"] = {"unlocked": unlocked(), "required": web.require_unlock, "csrf": csrf_token(),
+                            "pin": bool(web.pin),
                             "pairing": pairing is not None and panel() is not None}
         snapshot["simulated"] = simulated()
         if panel() is not None:
@@ -218,7 +232,8 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
         if pins.blocked(now):
             return error(429, "too many wrong PINs: wait a minute")
         given = body().get("pin")
-        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), web.pin.encode()):
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                                                                  web.pin.encode()):
             pins.failed(now)
             return error(403, "wrong PIN")
         session["unlocked"] = True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import socket
 import threading
@@ -31,8 +30,7 @@ def load_secret(state_dir: Path) -> bytes:
     secret = secrets.token_bytes(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(path) as out:
-            os.fchmod(out.fileno(), 0o600)
+        with atomic_file(path, mode=0o600) as out:
             out.write(secret)
     except OSError as exc:
         log.warning("cannot keep the page's session key in %s (%s): browsers must unlock again after a restart",
