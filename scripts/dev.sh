@@ -27,9 +27,18 @@ apt_install() {
 
 command -v python3 >/dev/null || apt_install python3 python3-venv python3-pip
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv python3-pip
+if [ "$command" = test ]; then
+    # the browser tests drive Debian's Chromium (never a downloaded browser build);
+    # systemd-analyze checks the unit, shellcheck the shell scripts
+    missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v systemd-analyze >/dev/null || missing+=(systemd)
+    command -v shellcheck >/dev/null || missing+=(shellcheck)
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+fi
 
 stamp=.venv/.teachbox-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(sha256sum < pyproject.toml | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     python3 -m venv --system-site-packages .venv
     .venv/bin/python -m pip install -q --upgrade pip
