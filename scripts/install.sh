@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Install teachbox as a service that starts on boot.
+#
+#   sudo scripts/install.sh [--dry-run] [--mirror DIR] [--no-start] [--root DIR]
+#
+# For Raspberry Pi OS Bookworm (Python 3.11) and Trixie (Python 3.13), 64-bit; plain
+# Debian 12/13 works too (simulated camera and panel).  It installs the apt packages
+# (python3-picamera2 and python3-lgpio where the Raspberry Pi archive has them), a venv
+# with --system-site-packages in /opt/teachbox, the model (sha256 checked) into
+# /var/lib/teachbox/models, /etc/teachbox/config.toml with commented defaults, and the
+# systemd unit, then starts it and prints the address of the phone page.
+#
+# Re-running upgrades in place: the learned state and the config are kept.
+#   --dry-run   check the platform and print every step; change nothing
+#   --mirror    copy the model from this folder instead of downloading it
+#   --no-start  install and enable, but do not (re)start the service
+#   --root DIR  install into DIR instead of / (for tests and images: no user, no systemctl)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+dry_run=0 start=1 mirror="" root=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dry-run) dry_run=1 ;;
+        --no-start) start=0 ;;
+        --mirror) mirror=${2:?--mirror needs a folder}; shift ;;
+        --root) root=${2:?--root needs a folder}; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
+    esac
+    shift
+done
+
+prefix="$root/opt/teachbox"
+config_dir="$root/etc/teachbox"
+state_dir="$root/var/lib/teachbox"
+unit_dir="$root/etc/systemd/system"
+os_release=${TEACHBOX_OS_RELEASE:-/etc/os-release}
+python=${TEACHBOX_PYTHON:-/usr/bin/python3}  # the system Python: apt's picamera2 and lgpio live there
+arch=${TEACHBOX_ARCH:-$(uname -m)}
+
+say() { printf 'teachbox: %s\n' "$*"; }
+die() { printf 'teachbox: %s\n' "$*" >&2; exit 1; }
+run() {
+    if [ "$dry_run" = 1 ]; then
+        printf 'would run: %s\n' "$*"
+    else
+        "$@"
+    fi
+}
+
+check_platform() {
+    [ -r "$os_release" ] || die "cannot read $os_release: this installer is for Raspberry Pi OS / Debian"
+    # shellcheck disable=SC1090
+    . "$os_release"
+    case "${ID:-}:${VERSION_CODENAME:-}" in
+        debian:bookworm|debian:trixie|raspbian:bookworm|raspbian:trixie) ;;
+        *) die "unsupported OS ${PRETTY_NAME:-unknown}: teachbox installs on Raspberry Pi OS (or Debian) Bookworm or Trixie. Nothing was changed." ;;
+    esac
+    case "$arch" in
+        aarch64|x86_64) ;;
+        armv6l|armv7l|armhf)
+            die "this is a 32-bit system ($arch): no TFLite runtime (ai-edge-litert) exists for it. Install the 64-bit Raspberry Pi OS. Nothing was changed." ;;
+        *) die "unsupported architecture $arch: ai-edge-litert has wheels for aarch64 and x86_64 only. Nothing was changed." ;;
+    esac
+    codename=$VERSION_CODENAME
+    if [ "$dry_run" = 0 ] && [ -z "$root" ] && [ "$(id -u)" -ne 0 ]; then
+        die "run it as root: sudo $0"
+    fi
+    say "platform: ${PRETTY_NAME:-$ID $codename}, $arch"
+}
+
+apt_packages() {
+    local packages=(python3 python3-venv python3-pip ca-certificates)
+    local optional
+    for optional in python3-picamera2:camera python3-lgpio:"buttons and LEDs"; do
+        if apt-cache show "${optional%%:*}" >/dev/null 2>&1; then
+            packages+=("${optional%%:*}")
+        else
+            say "${optional%%:*} is not in this system's archive (not Raspberry Pi OS?): the ${optional#*:} will be simulated"
+        fi
+    done
+    run apt-get update -qq
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
+}
+
+system_user() {
+    [ -z "$root" ] || return 0
+    getent group gpio >/dev/null || run groupadd --system gpio
+    getent group video >/dev/null || run groupadd --system video
+    if ! id teachbox >/dev/null 2>&1; then
+        run useradd --system --user-group --home-dir /var/lib/teachbox --shell /usr/sbin/nologin teachbox
+    fi
+}
+
+copy_source() {
+    run mkdir -p "$prefix"
+    run rm -rf "$prefix/src.new"
+    run mkdir -p "$prefix/src.new"
+    run tar -C "$here" --exclude=.git --exclude=.venv --exclude=models --exclude=state \
+        --exclude=test-artifacts --exclude='__pycache__' -cf "$prefix/src.tar" .
+    run tar -C "$prefix/src.new" -xf "$prefix/src.tar"
+    run rm -f "$prefix/src.tar"
+    run rm -rf "$prefix/src"
+    run mv "$prefix/src.new" "$prefix/src"
+}
+
+python_env() {
+    [ -x "$prefix/venv/bin/python" ] || run "$python" -m venv --system-site-packages "$prefix/venv"
+    local constraints=()
+    # Bookworm's apt numpy is 1.x and picamera2 is built against it: keep pip from
+    # pulling numpy 2 through ai-edge-litert's dependencies.
+    if "$python" -c 'import numpy, sys; sys.exit(0 if numpy.__version__.startswith("1.") else 1)' 2>/dev/null; then
+        run sh -c "echo 'numpy<2' > '$prefix/constraints.txt'"
+        constraints=(-c "$prefix/constraints.txt")
+        say "system numpy is 1.x: pinning numpy<2 in the venv"
+    fi
+    run "$prefix/venv/bin/python" -m pip install -q --upgrade pip
+    run "$prefix/venv/bin/python" -m pip install -q --upgrade "${constraints[@]}" "$prefix/src"
+}
+
+model_and_config() {
+    run mkdir -p "$state_dir/models" "$state_dir/state" "$config_dir"
+    run "$prefix/venv/bin/teachbox" --log-level warning fetch-model --model-dir "$state_dir/models" \
+        ${mirror:+--mirror "$mirror"}
+    if [ -f "$config_dir/config.toml" ]; then
+        say "keeping $config_dir/config.toml"
+    else
+        run sh -c "'$prefix/venv/bin/teachbox' default-config > '$config_dir/config.toml'"
+    fi
+    # refuse a config with a typo before the service trips over it
+    run "$prefix/venv/bin/teachbox" --log-level error info --config "$config_dir/config.toml" \
+        --model-dir "$state_dir/models" >/dev/null
+    if [ -z "$root" ]; then
+        run chown -R teachbox:teachbox "$state_dir"
+        run chmod 0750 "$state_dir"
+    fi
+}
+
+service() {
+    run install -D -m 0644 "$here/systemd/teachbox.service" "$unit_dir/teachbox.service"
+    if [ -n "$root" ] || [ ! -d /run/systemd/system ]; then
+        say "systemd is not running here: the unit is installed but not started"
+        return 0
+    fi
+    run systemctl daemon-reload
+    run systemctl enable teachbox.service
+    if [ "$start" = 1 ]; then
+        run systemctl restart teachbox.service
+    fi
+}
+
+page_address() {
+    local port
+    port=$(sed -n 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$config_dir/config.toml" 2>/dev/null | head -n 1)
+    port=${port:-8000}
+    say "installed. Open the phone page on the same Wi-Fi:"
+    say "  http://$(hostname).local:$port/"
+    for ip in $(hostname -I 2>/dev/null); do
+        case "$ip" in *:*) ;; *) say "  http://$ip:$port/" ;; esac
+    done
+    say "logs: journalctl -u teachbox -f    status: systemctl status teachbox"
+}
+
+check_platform
+apt_packages
+system_user
+copy_source
+python_env
+model_and_config
+service
+if [ "$dry_run" = 1 ]; then
+    say "dry run: nothing was changed"
+else
+    page_address
+fi
