@@ -15,6 +15,7 @@ import math
 import queue
 import time
 import warnings
+from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from gpiozero import LED, PWMLED, Button, Device
@@ -61,8 +62,19 @@ def validate_pins(config: PanelConfig, classes: int) -> None:
         seen[pin] = use
 
 
-def make_pin_factory(mode: str, *, simulate: bool = False):
-    """gpiozero's default pin factory on a Pi; its MockFactory when simulating or elsewhere."""
+def is_raspberry_pi(model_file: Path = Path("/proc/device-tree/model")) -> bool:
+    try:
+        return "Raspberry Pi" in model_file.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def make_pin_factory(mode: str, *, simulate: bool = False, on_pi: Optional[bool] = None):
+    """gpiozero's default pin factory on a Pi; its MockFactory when simulating or elsewhere.
+
+    On a Pi whose GPIO cannot be used the box refuses to start rather than quietly
+    simulating its buttons (and offering simulated ones on the page).
+    """
     if mode == "mock" or simulate:
         return MockFactory(pin_class=MockPWMPin)
     try:
@@ -70,6 +82,11 @@ def make_pin_factory(mode: str, *, simulate: bool = False):
             warnings.simplefilter("ignore")
             return Device._default_pin_factory()
     except BadPinFactory as exc:
+        if on_pi if on_pi is not None else is_raspberry_pi():
+            raise ConfigError(
+                f"this Raspberry Pi's GPIO cannot be used ({exc}): install lgpio "
+                "(sudo apt install python3-lgpio, venv made with --system-site-packages), "
+                "or set [panel] gpio = \"off\" to run without buttons and LEDs") from None
         log.warning("no GPIO here (%s): the front panel is simulated", exc)
         return MockFactory(pin_class=MockPWMPin)
 

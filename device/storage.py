@@ -72,16 +72,16 @@ def decode_head(data: bytes, model: ModelIdentity, **head_options):
     if len(data) > MAX_STATE_BYTES:
         raise StateError(f"state is {len(data)} bytes, more than the {MAX_STATE_BYTES} a head can need")
     try:
-        _check_unpacked_size(data)
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            envelope = json.loads(archive["meta"].tobytes().decode("utf-8"))
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            _check_unpacked_size(archive)
+            envelope = json.loads(_read_member(archive, "meta").tobytes().decode("utf-8"))
             head_meta = envelope["head"]
             state_format = envelope["teachbox_state"]
             saved_sha = envelope["model_sha256"]
             head_class = HEAD_KINDS.get(head_meta.get("kind"))
             if head_class is None:
                 raise StateError(f"state holds a head of unknown kind {head_meta.get('kind')!r}")
-            arrays = {name: archive[name] for name in head_class.ARRAYS}
+            arrays = {name: _read_member(archive, name) for name in head_class.ARRAYS}
     except StateError:
         raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, RecursionError,
@@ -99,12 +99,34 @@ def decode_head(data: bytes, model: ModelIdentity, **head_options):
     return head_class.from_state(head_meta, arrays, **head_options)
 
 
-def _check_unpacked_size(data: bytes) -> None:
+def _check_unpacked_size(archive: zipfile.ZipFile) -> None:
     """Refuse archives that would unpack to more than a head can need (zip bombs)."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        unpacked = sum(info.file_size for info in archive.infolist())
+    unpacked = sum(info.file_size for info in archive.infolist())
     if unpacked > MAX_UNPACKED_BYTES:
         raise ValueError(f"it would unpack to {unpacked} bytes, more than {MAX_UNPACKED_BYTES}")
+
+
+def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One ``.npy`` member, its header checked before anything is allocated (no pickle, no huge shapes)."""
+    with archive.open(name + ".npy") as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise ValueError(f"member {name} has .npy version {version}")
+        if dtype.hasobject or fortran:
+            raise ValueError(f"member {name} holds objects or is not in C order")
+        count = 1
+        for size in shape:
+            count *= size
+        if count * dtype.itemsize > archive.getinfo(name + ".npy").file_size:
+            raise ValueError(f"member {name} claims shape {shape}, more than it holds")
+        raw = member.read(count * dtype.itemsize)
+    if len(raw) != count * dtype.itemsize:
+        raise ValueError(f"member {name} is truncated")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 @dataclass(frozen=True)

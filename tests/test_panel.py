@@ -310,3 +310,19 @@ def test_panel_pins_come_from_the_config_file(tmp_path):
     validate_pins(config.panel, classes=config.head.classes)
     with pytest.raises(ConfigError, match=r"class_buttons = \['a'\]"):
         Config().override("panel", class_buttons=["a"])
+
+
+def test_a_pi_whose_gpio_fails_refuses_to_start_instead_of_simulating(monkeypatch):
+    from gpiozero import Device
+    from gpiozero.exc import BadPinFactory
+
+    from device.panel import make_pin_factory
+
+    def no_gpio():
+        raise BadPinFactory("Unable to load any default pin factory!")
+
+    monkeypatch.setattr(Device, "_default_pin_factory", staticmethod(no_gpio))
+    with pytest.raises(ConfigError, match="python3-lgpio.*gpio = \"off\""):
+        make_pin_factory("auto", on_pi=True)
+    assert isinstance(make_pin_factory("auto", on_pi=False), MockFactory)  # a PC: simulated
+    assert isinstance(make_pin_factory("auto", simulate=True, on_pi=True), MockFactory)

@@ -79,5 +79,10 @@ class PageServer:
             log.info("phone page: %s", address)
 
     def close(self) -> None:
-        self.server.close()
+        """Stop listening, end open connections (polling phones keep them alive) and the workers."""
+        from waitress import wasyncore
+
+        server = self.server
+        server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(server._map)  # the listening socket, the trigger and every open channel
         self._thread.join(timeout=5)
