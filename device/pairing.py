@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 
 class PairingBroker:

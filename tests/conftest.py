@@ -9,8 +9,10 @@ is missing.  The COIL-100 evaluation photos are optional: ``TEACHBOX_COIL100`` o
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from device.models import DEFAULT_MODEL
@@ -49,3 +51,23 @@ def coil100() -> Path:
     if not path.is_dir():
         pytest.skip(f"COIL-100 evaluation photos not found at {path} (set TEACHBOX_COIL100)")
     return path
+
+
+@pytest.fixture
+def hanging_camera():
+    """A camera whose read() blocks, like a wedged Pi camera; released at teardown."""
+    from device.camera import Camera
+
+    class HangingCamera(Camera):
+        name = "hanging"
+
+        def __init__(self):
+            self.release = threading.Event()
+
+        def read(self):
+            self.release.wait()
+            return np.zeros((8, 8, 3), np.uint8)
+
+    camera = HangingCamera()
+    yield camera
+    camera.release.set()

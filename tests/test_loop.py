@@ -6,15 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
-import pytest
 
 from device.app import build_loop, load_head
 from device.bursts import BurstTeacher
-from device.camera import OFFLINE, ONLINE, Camera, CameraSupervisor, FolderCamera, SyntheticCamera
+from device.camera import OFFLINE, ONLINE, CameraSupervisor, FolderCamera, SyntheticCamera
 from device.config import Config
 from device.head import NearestCentroidHead
 from device.loop import TeachLoop
@@ -168,19 +166,8 @@ def test_fewer_classes_in_config_never_drops_learned_examples(model_path, embedd
     assert head.num_classes == 4 and head.counts[3] == 1
 
 
-class HangingCamera(Camera):
-    name = "hanging"
-
-    def __init__(self):
-        self.release = threading.Event()
-
-    def read(self):
-        self.release.wait()
-        return np.zeros((10, 10, 3), np.uint8)
-
-
-def test_a_camera_that_stops_never_hangs_the_loop(embedder, tmp_path):
-    camera = HangingCamera()
+def test_a_camera_that_stops_never_hangs_the_loop(embedder, tmp_path, hanging_camera):
+    camera = hanging_camera
     loop = make_loop(embedder, camera, tmp_path, timeout=0.2)
     loop.start_teaching(0)
     result = loop.step()
@@ -189,7 +176,6 @@ def test_a_camera_that_stops_never_hangs_the_loop(embedder, tmp_path):
     assert status["camera"]["state"] == OFFLINE
     assert "no frame" in status["camera"]["error"]
     assert loop.head.counts[0] == 0  # nothing is taught while the camera is offline
-    camera.release.set()
 
 
 def test_a_camera_that_comes_back_goes_online_again(embedder, tmp_path):

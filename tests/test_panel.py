@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 
-import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.bursts import BurstTeacher
-from device.camera import Camera, CameraSupervisor, SyntheticCamera
+from device.camera import CameraSupervisor, SyntheticCamera
 from device.config import Config, PanelConfig
 from device.errors import ConfigError
 from device.head import NearestCentroidHead
@@ -258,19 +256,8 @@ def test_shutdown_turns_every_led_off(box, factory):
     assert all(factory.pin(p).function == "input" for p in LEDS + BUTTONS + (FUNCTION,))
 
 
-class HangingCamera(Camera):
-    name = "hanging"
-
-    def __init__(self):
-        self.release = threading.Event()
-
-    def read(self):
-        self.release.wait()
-        return np.zeros((8, 8, 3), np.uint8)
-
-
-def test_nothing_is_taught_while_the_camera_is_offline_and_the_leds_say_so(embedder, factory):
-    camera = HangingCamera()
+def test_nothing_is_taught_while_the_camera_is_offline_and_the_leds_say_so(embedder, factory, hanging_camera):
+    camera = hanging_camera
     loop, panel, clock, _ = build(embedder, factory, camera=camera, timeout=0.2, status_led=25)
     clock.t = 2000.0  # in the "on" half of the slow blink
     tap(factory, BUTTONS[0])
@@ -281,7 +268,6 @@ def test_nothing_is_taught_while_the_camera_is_offline_and_the_leds_say_so(embed
     clock.t += 1.0  # the "off" half
     loop.step()
     assert led_states(factory) == [0, 0, 0, 0] and factory.pin(25).state == 0
-    camera.release.set()
     panel.close()
 
 

@@ -13,10 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from device.camera import Camera, CameraSupervisor, SyntheticCamera
+from device.camera import CameraSupervisor, SyntheticCamera
 from device.head import NearestCentroidHead
 from device.loop import TeachLoop
 from device.notify import Notifier, SystemdOutput, watchdog_interval

@@ -17,7 +17,7 @@ from flask import Flask, Response, abort, jsonify, render_template, request, ses
 from PIL import Image
 from werkzeug.exceptions import HTTPException
 
-from device.errors import ClassIndexError, StateError, TeachboxError
+from device.errors import StateError, TeachboxError
 from device.gestures import FUNCTION
 from device.head import validate_class_name
 from device.storage import decode_head, encode_head
