@@ -81,7 +81,7 @@ apt_packages() {
         fi
     done
     run apt-get update -qq
-    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
+    run env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${packages[@]}"
 }
 
 system_user() {
