@@ -6,7 +6,10 @@
 1. The whole loop (capture -> preprocess -> invoke -> classify) with the synthetic
    camera at 320x240 and at model size (224x224, what the Pi's ISP delivers), and
    with an image folder when --folder is given: fps and per-stage latency.
-2. The head alone: predict with 4, 16 and 64 taught classes, and teaching one example
+2. The loop with the phone page served by waitress: no browser, 4 browsers polling
+   status and JPEG frames at the page's own rate (4 a second), and 4 clients fetching
+   back to back (the loop never waits for the web; it only shares the CPU).
+3. The head alone: predict with 4, 16 and 64 taught classes, and teaching one example
    when a class already holds 10 or 10,000 examples (O(D): the ratio should be ~1).
 """
 
@@ -45,6 +48,55 @@ def bench_loop(embedder, camera, frames):
     return frames / elapsed, status["latency_ms"]
 
 
+def bench_page(model, threads, clients, pause, seconds=4.0):
+    """Loop fps with ``clients`` threads fetching /api/status and /api/frame.jpg, ``pause`` s apart."""
+    import tempfile
+    import threading
+    import urllib.request
+
+    from device.app import build_loop
+    from device.config import Config
+    from web_ui.server import PageServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = (Config().override("model", path=model, threads=threads or 0)
+                  .override("storage", state_dir=tmp).override("web", host="127.0.0.1", port=0)
+                  .override("panel", gpio="mock"))
+        loop = build_loop(config, simulate=True, camera=SyntheticCamera(size=(224, 224), fps=0))
+        page = PageServer(loop, config)
+        page.start()
+        base = f"http://127.0.0.1:{page.port}"
+        stop = threading.Event()
+        fetched = [0]
+
+        def client():
+            while not stop.is_set():
+                for path in ("/api/status", "/api/frame.jpg"):
+                    urllib.request.urlopen(base + path, timeout=10).read()
+                    fetched[0] += 1
+                stop.wait(pause)
+
+        runner = threading.Thread(target=loop.run)
+        runner.start()
+        time.sleep(1.0)
+        workers = [threading.Thread(target=client) for _ in range(clients)]
+        for worker in workers:
+            worker.start()
+        frames = loop.camera.frames
+        started = time.perf_counter()
+        time.sleep(seconds)
+        fps = (loop.camera.frames - frames) / (time.perf_counter() - started)
+        requests = fetched[0] / (time.perf_counter() - started)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        loop.stop()
+        runner.join()
+        page.close()
+        loop.close()
+        return fps, requests
+
+
 def per_call_us(fn, repeat=2000):
     runs = []
     for _ in range(5):
@@ -73,6 +125,12 @@ def main() -> None:
         fps, lat = bench_loop(embedder, camera, args.frames)
         print(f"{label:28} {fps:7.1f} {lat['capture']:8.2f} {lat['preprocess']:8.2f} "
               f"{lat['invoke']:8.2f} {lat['classify']:9.3f}")
+
+    print("\nloop with the phone page (synthetic 224x224):")
+    for clients, pause, label in ((0, 0, "no browser"), (4, 0.25, "4 browsers at the page's rate"),
+                                  (4, 0.0, "4 clients flooding"), (0, 0, "no browser")):
+        fps, requests = bench_page(args.model, args.threads, clients, pause)
+        print(f"  {label:30} loop {fps:6.1f} fps, page {requests:6.1f} requests/s")
 
     rng = np.random.default_rng(0)
     query = rng.random(embedder.dim, dtype=np.float32)

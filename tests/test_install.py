@@ -48,7 +48,7 @@ def test_dry_run_checks_and_prints_every_step_changing_nothing(tmp_path, suite):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"platform: Debian {suite}, aarch64" in out
-    for step in ("apt-get install", "-m venv --system-site-packages", "pip install", "fetch-model",
+    for step in ("apt-get -o DPkg::Lock::Timeout=300 install -y -qq python3 python3-venv", "-m venv --system-site-packages", "pip install", "fetch-model",
                  "default-config", "teachbox.service"):
         assert step in out, step
     assert "nothing was changed" in out
