@@ -8,12 +8,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import List, Optional
 
 from . import __version__
 from .config import Config, load_config, render_defaults
-from .errors import ConfigError, TeachboxError
+from .errors import ConfigError, ModelError, TeachboxError
 from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS
 
 log = logging.getLogger("teachbox")
@@ -79,8 +80,34 @@ def _config(args) -> Config:
 
 def _run(args, config: Config) -> int:
     from .app import build_loop
+    from .notify import Notifier
 
-    loop = build_loop(config, simulate=args.simulate)
+    stopping = threading.Event()
+    loop = None
+
+    def stop(signum, _frame):
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stopping.set()
+        if loop is not None:
+            loop.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        try:
+            loop = build_loop(config, simulate=args.simulate)
+            break
+        except ModelError as exc:
+            # As a service, a box without a usable model says so on its LEDs and waits
+            # for `teachbox fetch-model`; on a terminal the message is enough.
+            if not Notifier().enabled:
+                raise
+            from .fault import wait_for_model
+
+            if not wait_for_model(config, exc, stopping, simulate=args.simulate):
+                return 2
+    if stopping.is_set():
+        loop.stop()
     page = None
     if config.web.enabled:
         from web_ui.server import PageServer
@@ -93,13 +120,6 @@ def _run(args, config: Config) -> int:
                               f"({exc.strerror or exc}); is teachbox already running? Change [web] port "
                               "or use --port") from None
         page.start()
-
-    def stop(signum, _frame):
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        loop.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         loop.run()
     finally:
