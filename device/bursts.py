@@ -25,6 +25,7 @@ class Burst:
     holding: bool = False  # goes on teaching (rate-bounded, no near-duplicates)
     pressed: bool = False  # the button is still down: the burst stays open
     taught: int = 0
+    lease_until: Optional[float] = None  # a held burst from afar ends by itself unless renewed
 
     @property
     def done(self) -> bool:
@@ -80,9 +81,20 @@ class BurstTeacher:
             self.active.wanted = self.active.taught
             self._close()
 
+    def renew(self, class_id: int, until: float) -> bool:
+        """Extend the lease of the held burst of ``class_id``; ``False`` if there is none."""
+        burst = self.active
+        if burst is None or burst.class_id != class_id or not burst.pressed:
+            return False
+        burst.lease_until = until
+        return True
+
     def choose(self, seq: int, now: float, embedding: np.ndarray) -> Optional[int]:
         """The class to teach this frame to, or ``None``."""
         burst = self.active
+        if burst is not None and burst.lease_until is not None and now > burst.lease_until:
+            self.release()  # the phone holding it went quiet: stop, as if it let go
+            burst = self.active
         if burst is None or seq < burst.first_seq:
             return None
         if burst.taught < burst.wanted:

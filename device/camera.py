@@ -399,20 +399,18 @@ class _Reader:
 
     def _run(self) -> None:
         try:
+            self.camera.close()  # whatever an abandoned reader left open
             self.camera.open()
         except Exception as exc:
             self.results.put(("error", exc))
             return
-        try:
-            while self.requests.get():
-                if self.abandoned:
-                    break
-                try:
-                    self.results.put(("frame", self.camera.read()))
-                except Exception as exc:
-                    self.results.put(("error", exc))
-                    break
-        finally:
+        while self.requests.get() and not self.abandoned:
+            try:
+                self.results.put(("frame", self.camera.read()))
+            except Exception as exc:
+                self.results.put(("error", exc))
+                break
+        if not self.abandoned:  # an abandoned reader must not close what its successor opened
             self.camera.close()
 
     def abandon(self) -> None:

@@ -6,6 +6,7 @@ the levels (0..1) to the LEDs.  Patterns, from most to least important:
 * boot: a chase, two rounds, so the user sees every LED works;
 * fault (camera offline or model error): every LED blinks slowly (0.5 s on, 1.5 s off);
 * clear-all countdown: the lit LEDs count down to none, blinking fast;
+* a phone asks to pair: odd and even LEDs take turns (a short function press approves);
 * confirmations: undo = the class's LED blinks twice; clear class = it flickers four
   times; clear all = every LED blinks twice; abort = every LED flashes once, briefly;
 * teaching: the class's LED is on and goes dark for a moment per example taken;
@@ -37,6 +38,7 @@ class LedView:
     teaching: Optional[int] = None
     last_taught: float = -math.inf  # when the last example was taken
     countdown: Optional[float] = None  # clear-all countdown left, 1 -> 0
+    pairing: bool = False  # a phone asks to be unlocked: the next short function press approves it
     feedback: Optional[Tuple[str, Optional[int], float]] = None  # (kind, class, started)
     boot_started: float = -math.inf
 
@@ -74,6 +76,9 @@ def led_levels(view: LedView, now: float, n: int, *, pwm: bool = True) -> Tuple[
         lit = math.ceil(view.countdown * n)
         on = 1.0 if _blink(now, 0.125, 0.25) else 0.0
         return tuple(on if i < lit else 0.0 for i in range(n)), 0.0
+    if view.pairing:
+        odd = _blink(now, 0.25, 0.5)
+        return tuple(1.0 if (i % 2 == 1) == odd else 0.0 for i in range(n)), 1.0
     if view.feedback is not None:
         kind, class_id, started = view.feedback
         t = now - started

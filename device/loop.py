@@ -104,16 +104,26 @@ class TeachLoop:
         return f"<TeachLoop camera={self.camera.state} head={self.head!r}>"
 
     # -- requests from other threads ------------------------------------------------
-    def start_teaching(self, class_id: int, *, hold: bool = True, examples: int = 1) -> None:
+    def start_teaching(self, class_id: int, *, hold: bool = True, examples: int = 1,
+                       lease: Optional[float] = None) -> None:
         """A class button went down: teach ``class_id`` the next ``examples`` frames captured after this call.
 
         With ``hold`` the burst goes on (rate-bounded, skipping near-duplicates) until
         :meth:`stop_teaching`; without, :meth:`hold_teaching` makes it go on later.
+        With ``lease`` (a hold from the phone) it also ends ``lease`` seconds after the
+        last :meth:`keep_teaching`, so a phone that drops off the network stops teaching.
         """
         with self.lock:
             self.head._check_class(class_id)
             # A frame whose capture began before this call (seq <= self._seq) is not eligible.
-            self.teacher.start(class_id, self._seq + 1, wanted=examples, hold=hold, pressed=True)
+            burst = self.teacher.start(class_id, self._seq + 1, wanted=examples, hold=hold, pressed=True)
+            if lease is not None:
+                burst.lease_until = time.perf_counter() + lease
+
+    def keep_teaching(self, class_id: int, lease: float) -> bool:
+        """A remote hold is still going: teaching ``class_id`` goes on for ``lease`` more seconds."""
+        with self.lock:
+            return self.teacher.renew(class_id, time.perf_counter() + lease)
 
     def hold_teaching(self, class_id: int) -> None:
         with self.lock:

@@ -8,24 +8,35 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 
 class PairingBroker:
     """Pending pairing requests, approved by the next function-button press within ``ttl`` seconds."""
 
-    def __init__(self, *, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, ttl: float = 60.0, cooldown: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
+        self.cooldown = cooldown
         self._clock = clock
         self._lock = threading.Lock()
         self._pending: Dict[str, float] = {}  # request id -> expiry
         self._approved: Dict[str, float] = {}
 
-    def request(self) -> str:
+    def request(self) -> Optional[str]:
+        """A new request id, or ``None`` while another browser's request is still fresh.
+
+        At most one request waits at a time, shown on the LEDs, so a press of the
+        function button approves only the browser its owner expects.
+        """
         with self._lock:
             self._expire()
+            now = self._clock()
+            if any(expiry - self.ttl + self.cooldown > now for expiry in self._pending.values()):
+                return None
+            self._pending.clear()
             request_id = secrets.token_urlsafe(16)
-            self._pending[request_id] = self._clock() + self.ttl
+            self._pending[request_id] = now + self.ttl
             return request_id
 
     def has_pending(self) -> bool:

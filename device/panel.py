@@ -167,9 +167,11 @@ class Panel:
         camera_ok = result.camera_state != OFFLINE
         if result.taught is not None:
             self._last_taught = now
-        teaching = self.gestures.teaching if camera_ok else None
+        burst = self.loop.teacher.active  # from a button or from the phone
+        teaching = burst.class_id if burst is not None and burst.pressed and camera_ok else None
         view = LedView(answer=result.answer, confidence=result.confidence, fault=not camera_ok,
                        teaching=teaching, last_taught=self._last_taught, countdown=self.gestures.countdown(now),
+                       pairing=self.pairing is not None and self.pairing.has_pending(),
                        feedback=self._feedback, boot_started=self._boot)
         self._write(*led_levels(view, now, len(self.class_leds), pwm=self.config.pwm))
 

@@ -152,7 +152,8 @@ class StateStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             probe = self.directory / ".write-test"
-            probe.write_bytes(b"")
+            with atomic_file(probe, mode=0o640) as out:  # the very path a save takes
+                out.write(bytes(4096))
             probe.unlink()
         except OSError as exc:
             raise StateError(f"the state folder {str(self.directory)!r} cannot be written ({exc.strerror or exc}): "
@@ -224,6 +225,7 @@ class Autosaver:
         self._snapshot = snapshot
         self._saved_generation = 0
         self._wake = threading.Event()
+        self._saving = threading.Lock()  # one save at a time (the thread, and stop())
         self._stopping = False
         self._thread: Optional[threading.Thread] = None
         self._last_error: Optional[str] = None
@@ -244,10 +246,18 @@ class Autosaver:
         while not self._stopping:
             self._wake.wait(self.interval)
             self._wake.clear()
-            self.save_now()
+            try:
+                self.save_now()
+            except Exception as exc:  # never let the saver die silently
+                log.exception("saving failed")
+                self._last_error = f"saving failed: {exc}"
 
     def save_now(self) -> bool:
         """Save if anything changed; ``True`` if the disk now holds the latest state."""
+        with self._saving:
+            return self._save_locked()
+
+    def _save_locked(self) -> bool:
         taken = self._snapshot(self._saved_generation)
         if taken is None:
             return self._last_error is None

@@ -361,3 +361,22 @@ def test_a_pressed_burst_stays_open_so_a_later_hold_continues_it():
     assert 6 <= taught <= 8
     teacher.release(0)
     assert teacher.active is None and teacher.history[-1].taught == taught
+
+
+def test_a_leased_hold_ends_by_itself_unless_renewed():
+    rng = np.random.default_rng(9)
+    teacher = BurstTeacher(16, rate=100.0, duplicate_similarity=2.0)
+    burst = teacher.start(2, 0, hold=True, pressed=True)
+    burst.lease_until = 1.0
+    taught = []
+    for i in range(40):  # 10 frames a second for 4 s; renewed until t = 1.5 s, then silence
+        now = i * 0.1
+        if now <= 1.5:
+            assert teacher.renew(2, now + 1.0)
+        embedding = rng.normal(size=16)
+        if teacher.choose(i, now, embedding) is not None:
+            teacher.taught(now, embedding)
+            taught.append(now)
+    assert taught and max(taught) <= 2.5 + 1e-9  # stopped one lease after the last renewal
+    assert teacher.active is None and teacher.history[-1].taught == len(taught)
+    assert not teacher.renew(2, 10.0)  # nothing left to renew

@@ -326,3 +326,11 @@ def test_view_is_immutable():
 def test_default_view_is_dark_class_leds_status_on():
     assert led_levels(LedView(), 0.0, 3) == ((0.0, 0.0, 0.0), 1.0)
     assert math.isinf(LedView().boot_started)
+
+
+def test_a_pending_pairing_alternates_odd_and_even_leds():
+    view = LedView(answer=0, confidence=1.0, pairing=True)
+    first = led_levels(view, 100.0, 4)[0]
+    second = led_levels(view, 100.3, 4)[0]
+    assert {first, second} == {(1.0, 0.0, 1.0, 0.0), (0.0, 1.0, 0.0, 1.0)}
+    assert led_levels(LedView(fault=True, pairing=True), 100.0, 4)[0] == (1.0,) * 4  # a fault comes first

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import socket
 import zipfile
 from dataclasses import dataclass
@@ -964,3 +965,39 @@ def test_garbage_values_never_make_a_500(app, taught, payload):
         results[path] = _answers(client, path, data=json.dumps(payload).encode(),
                                  headers={CSRF_HEADER: csrf(client), "Content-Type": "application/json"})
     assert _failures(results) == {}
+
+
+def test_a_hold_from_a_phone_that_goes_quiet_stops_by_itself(client, box, monkeypatch):
+    import web_ui.app
+
+    monkeypatch.setattr(web_ui.app, "TEACH_LEASE", 0.3)
+    loop = box.loop
+    unlock(client)
+    assert post(client, "/api/teach/start", {"class": 1}).status_code == 200
+    loop.step()
+    assert status(client)["teaching"] == 1
+    assert post(client, "/api/teach/start", {"class": 1, "keep": True}).get_json()["teaching"] is True
+    deadline = time.monotonic() + 10
+    while status(client)["teaching"] is not None and time.monotonic() < deadline:
+        loop.step()  # no renewal: the phone dropped off the Wi-Fi
+    assert status(client)["teaching"] is None
+    taught = loop.head.counts[1]
+    for _ in range(5):
+        loop.step()
+    assert loop.head.counts[1] == taught >= 1
+    assert post(client, "/api/teach/start", {"class": 1, "keep": True}).get_json()["teaching"] is False
+
+
+def test_only_one_phone_can_wait_for_pairing_and_the_leds_show_it(app, box):
+    first, second = app.test_client(), app.test_client()
+    assert post(first, "/api/unlock/pair").status_code == 200
+    refused = post(second, "/api/unlock/pair")
+    assert refused.status_code == 429 and "another phone" in error_of(refused)
+    box.loop.step()
+    levels = [round(box.factory.pin(p).state) for p in (12, 16, 20, 21)]
+    assert levels in ([1, 0, 1, 0], [0, 1, 0, 1])  # odd and even LEDs take turns: a phone asks
+    box.factory.pin(26).drive_low()
+    box.factory.pin(26).drive_high()
+    box.loop.step()
+    assert first.get("/api/unlock/pair").get_json()["state"] == "approved"
+    assert status(first)["auth"]["unlocked"] and not status(second)["auth"]["unlocked"]

@@ -28,6 +28,7 @@ CSRF_HEADER = "X-Teachbox-CSRF"
 MAX_UPLOAD = 2 << 20
 PIN_ATTEMPTS, PIN_WINDOW = 5, 60.0
 JPEG_MAX_SIDE = 480
+TEACH_LEASE = 3.0  # seconds a hold from the page lasts without a renewal
 
 
 class FrameTap:
@@ -35,16 +36,15 @@ class FrameTap:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._frame = None
-        self._seq = -1
+        self._latest = (-1, None)  # (seq, frame), replaced as one
         self._jpeg = (None, b"")  # (seq, bytes): shared by every client asking for the same frame
 
     def update(self, result) -> None:
         if result.frame is not None:
-            self._frame, self._seq = result.frame, result.seq  # no copy: frames are never written to
+            self._latest = (result.seq, result.frame)  # no copy: frames are never written to
 
     def jpeg(self) -> Optional[bytes]:
-        frame, seq = self._frame, self._seq
+        seq, frame = self._latest
         if frame is None:
             return None
         with self._lock:
@@ -152,7 +152,10 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
         return panel() is not None and isinstance(panel().pin_factory, MockFactory)
 
     def body() -> dict:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:
+            data = None
         if not isinstance(data, dict):
             abort(400, "expected a JSON object in the request body")
         return data
@@ -190,6 +193,11 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
     @app.errorhandler(TeachboxError)
     def teachbox_error(exc: TeachboxError):
         return error(400, str(exc))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("the page's request %s %s failed", request.method, request.path)
+        return error(500, "something went wrong on the box; nothing was changed. The log has the details.")
 
     # -- reading (open) ----------------------------------------------------------------
     @app.get("/")
@@ -232,8 +240,8 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
         if pins.blocked(now):
             return error(429, "too many wrong PINs: wait a minute")
         given = body().get("pin")
-        if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
-                                                                  web.pin.encode()):
+        if not isinstance(given, str) or not given.isascii() or not hmac.compare_digest(given.encode(),
+                                                                                         web.pin.encode()):
             pins.failed(now)
             return error(403, "wrong PIN")
         session["unlocked"] = True
@@ -243,7 +251,10 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
     def pair_start():
         if pairing is None or panel() is None:
             return error(404, "this box has no function button to pair with; use the PIN")
-        session["pair"] = pairing.request()
+        request_id = pairing.request()
+        if request_id is None:
+            return error(429, "another phone is pairing right now: try again in a few seconds")
+        session["pair"] = request_id
         return jsonify(state="pending", message="press the function button on the box")
 
     @app.get("/api/unlock/pair")
@@ -265,8 +276,12 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
     # -- actions (need an unlocked page) -----------------------------------------------------
     @app.post("/api/teach/start")
     def teach_start():
-        loop.start_teaching(class_of(body()))
-        return jsonify(ok=True)
+        data = body()
+        class_id = class_of(data)
+        if data.get("keep") is True:  # the page renews a hold every second while the finger is down
+            return jsonify(ok=True, teaching=loop.keep_teaching(class_id, TEACH_LEASE))
+        loop.start_teaching(class_id, lease=TEACH_LEASE)
+        return jsonify(ok=True, teaching=True)
 
     @app.post("/api/teach/stop")
     def teach_stop():

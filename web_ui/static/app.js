@@ -480,6 +480,7 @@
 
       holdable(teach, {
         press: function () { return teachQueue(function () { return post('/api/teach/start', { 'class': i }); }); },
+        keepAlive: function () { return post('/api/teach/start', { 'class': i, keep: true }); },
         release: function () { return teachQueue(function () { return post('/api/teach/stop', { 'class': i }); }); },
         enabled: function () { return unlocked; },
         onChange: function (held) {
@@ -615,9 +616,14 @@
     var keyDown = false;
     var down = false;
 
+    var renewal = null;
+
     function press() {
       if (down || !handlers.enabled()) { return; }
       down = true;
+      if (handlers.keepAlive) {  // the box stops a hold it stops hearing about
+        renewal = setInterval(function () { handlers.keepAlive().catch(function () {}); }, 1000);
+      }
       button.classList.add('held');
       button.setAttribute('aria-pressed', 'true');
       if (handlers.onChange) { handlers.onChange(true); }
@@ -629,6 +635,7 @@
     function release() {
       if (!down) { return; }
       down = false;
+      if (renewal !== null) { clearInterval(renewal); renewal = null; }
       pointerId = null;
       keyDown = false;
       button.classList.remove('held');
