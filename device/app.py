@@ -6,7 +6,8 @@ import logging
 from typing import Optional
 
 from .bursts import BurstTeacher
-from .camera import Camera, CameraSupervisor, SyntheticCamera, make_camera, pi_camera_available
+from .camera import (Camera, CameraSupervisor, SyntheticCamera, is_raspberry_pi, make_camera,
+                     pi_camera_available)
 from .config import Config
 from .embedder import Embedder
 from .head import NearestCentroidHead
@@ -25,6 +26,10 @@ def choose_camera(spec: str, *, simulate: bool, model_size, swap_rb: bool = Fals
     if not simulate:
         present, why = pi_camera_available()
         if present:
+            return make_camera("picamera2", model_size=model_size, swap_rb=swap_rb)
+        if is_raspberry_pi():
+            # never teach a real box made-up frames: show the camera offline and keep retrying
+            log.error("no Pi camera (%s): check the ribbon cable; retrying until it is found", why)
             return make_camera("picamera2", model_size=model_size, swap_rb=swap_rb)
         log.warning("no Pi camera (%s): running simulated with the synthetic scene. "
                     "Use --camera opencv:0 for a USB webcam or --camera folder:PATH for images.", why)
@@ -53,7 +58,7 @@ def load_head(store: StateStore, embedder: Embedder, config: Config):
 
 def build_loop(config: Config, *, simulate: bool = False, camera: Optional[Camera] = None) -> TeachLoop:
     """Everything wired together; validates the panel's pins before touching the camera."""
-    embedder = Embedder(config.model_path, num_threads=config.model.threads or None)
+    embedder = Embedder(config.model_path, num_threads=config.threads)
     log.info("model %s", embedder)
     if camera is None:
         camera = choose_camera(config.camera.source, simulate=simulate, model_size=embedder.input_size,

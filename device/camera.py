@@ -344,6 +344,13 @@ class PiCamera(Camera):
             log.debug("closing the Pi camera: %s", exc)
 
 
+def is_raspberry_pi(model_file: Path = Path("/proc/device-tree/model")) -> bool:
+    try:
+        return "Raspberry Pi" in model_file.read_text(errors="replace")
+    except OSError:
+        return False
+
+
 def pi_camera_available() -> Tuple[bool, str]:
     """``(True, "")`` when picamera2 is importable and sees a camera, else ``(False, why)``."""
     try:

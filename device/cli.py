@@ -134,7 +134,7 @@ def _eval(args, config: Config) -> int:
     from .embedder import Embedder
     from .evaluate import evaluate
 
-    embedder = Embedder(config.model_path, num_threads=config.model.threads or None)
+    embedder = Embedder(config.model_path, num_threads=config.threads)
     result = evaluate(embedder, args.data, shots=args.shots, ways=args.ways, protocol=args.protocol,
                       splits=args.splits, seed=args.seed)
     if args.json:
@@ -152,7 +152,7 @@ def _info(args, config: Config) -> int:
     facts = {"version": __version__, "python": sys.version.split()[0], "model_dir": str(config.model_dir),
              "state_dir": str(config.state_dir), "config": str(_config_path(args) or "")}
     try:
-        facts.update(Embedder(config.model_path, num_threads=config.model.threads or None).describe())
+        facts.update(Embedder(config.model_path, num_threads=config.threads).describe())
     except TeachboxError as exc:
         facts["model_error"] = str(exc)
     if args.json:

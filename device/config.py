@@ -77,7 +77,8 @@ class PanelConfig:
     status_led: int = _doc("BCM pin of the status LED; -1 = none", -1)
     led_active_high: bool = _doc("true: pin high lights the LED (LED to ground); false: LED to 3V3", True)
     pwm: bool = _doc("dim the answer LED by confidence (software PWM)", True)
-    bounce_time: float = _doc("button debounce in seconds; 0 = off", 0.0)
+    bounce_time: float = _doc("button debounce in seconds (real pins; simulated ones do not bounce); 0 = off",
+                              0.02)
     hold_time: float = _doc("seconds before a pressed class button counts as held", 0.5)
     clear_all_time: float = _doc("seconds the function button is held to clear everything", 5.0)
 
@@ -123,6 +124,11 @@ class Config:
     @property
     def state_dir(self) -> Path:
         return Path(self.storage.state_dir).expanduser() if self.storage.state_dir else default_data_dir() / "state"
+
+    @property
+    def threads(self) -> Optional[int]:
+        """Interpreter threads for the Embedder (``None`` = all cores)."""
+        return self.model.threads or None
 
     def override(self, section: str, **values: Any) -> "Config":
         """A copy with some keys of one section replaced (``None`` values are ignored), validated."""

@@ -48,7 +48,7 @@ def wait_for_model(config: Config, error: ModelError, stop: threading.Event, *, 
             if now >= next_try:
                 next_try = now + retry
                 try:
-                    Embedder(config.model_path, num_threads=config.model.threads or None)
+                    Embedder(config.model_path, num_threads=config.threads)
                     log.info("the model loads now: starting")
                     return True
                 except ModelError as again:

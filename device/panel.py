@@ -16,14 +16,13 @@ import queue
 import threading
 import time
 import warnings
-from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from gpiozero import LED, PWMLED, Button, Device
 from gpiozero.exc import BadPinFactory
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from .camera import OFFLINE
+from .camera import OFFLINE, is_raspberry_pi
 from .config import PanelConfig
 from .errors import ConfigError
 from .gestures import FUNCTION, Gestures
@@ -61,13 +60,6 @@ def validate_pins(config: PanelConfig, classes: int) -> None:
         if pin in seen:
             raise ConfigError(f"[panel] GPIO{pin} is used twice: by {seen[pin]} and by {use}")
         seen[pin] = use
-
-
-def is_raspberry_pi(model_file: Path = Path("/proc/device-tree/model")) -> bool:
-    try:
-        return "Raspberry Pi" in model_file.read_text(errors="replace")
-    except OSError:
-        return False
 
 
 def make_pin_factory(mode: str, *, simulate: bool = False, on_pi: Optional[bool] = None):
@@ -111,7 +103,8 @@ class Panel:
         self.gestures = Gestures(hold_time=config.hold_time, clear_all_time=config.clear_all_time,
                                  countdown_start=min(1.0, config.clear_all_time / 3))
         self._devices: List[Device] = []
-        bounce = config.bounce_time or None
+        # mechanical buttons bounce; simulated ones do not (and gpiozero's mock would drop edges)
+        bounce = None if isinstance(pin_factory, MockFactory) else (config.bounce_time or None)
         self.class_buttons = [self._button(pin, i, bounce) for i, pin in enumerate(config.class_buttons)]
         self.function_button = self._button(config.function_button, FUNCTION, bounce)
         led_class = PWMLED if config.pwm else LED

@@ -225,3 +225,14 @@ def test_sigterm_stops_cleanly_and_saves(model_path, tmp_path):
     assert "loaded what was learned" in log
     reloaded = StateStore(state_dir).load(model_identity(embedder.describe()))
     assert reloaded.head.counts == [0, 1, 0, 0]
+
+
+def test_on_a_pi_without_its_camera_auto_never_falls_back_to_made_up_frames(monkeypatch):
+    import device.app
+    from device.camera import PiCamera, SyntheticCamera as Synthetic
+
+    monkeypatch.setattr(device.app, "pi_camera_available", lambda: (False, "no Pi camera is connected"))
+    monkeypatch.setattr(device.app, "is_raspberry_pi", lambda: True)
+    assert isinstance(device.app.choose_camera("auto", simulate=False, model_size=(224, 224)), PiCamera)
+    monkeypatch.setattr(device.app, "is_raspberry_pi", lambda: False)  # a PC: the synthetic scene
+    assert isinstance(device.app.choose_camera("auto", simulate=False, model_size=(224, 224)), Synthetic)

@@ -312,3 +312,10 @@ def test_a_pi_whose_gpio_fails_refuses_to_start_instead_of_simulating(monkeypatc
         make_pin_factory("auto", on_pi=True)
     assert isinstance(make_pin_factory("auto", on_pi=False), MockFactory)  # a PC: simulated
     assert isinstance(make_pin_factory("auto", simulate=True, on_pi=True), MockFactory)
+
+
+def test_real_pins_are_debounced_simulated_ones_are_not(embedder, factory):
+    assert PanelConfig().bounce_time == 0.02
+    loop, panel, clock, camera = build(embedder, factory)
+    assert all(b.pin.bounce is None for b in panel.class_buttons)  # mock buttons never bounce
+    panel.close()

@@ -17,7 +17,7 @@ from flask import Flask, Response, abort, jsonify, render_template, request, ses
 from PIL import Image
 from werkzeug.exceptions import HTTPException
 
-from device.errors import StateError, TeachboxError
+from device.errors import ForeignStateError, StateError, TeachboxError
 from device.gestures import FUNCTION
 from device.head import validate_class_name
 from device.storage import decode_head, encode_head
@@ -190,6 +190,10 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
     def http_error(exc: HTTPException):
         return error(exc.code or 400, exc.description or exc.name)
 
+    @app.errorhandler(413)
+    def too_big(exc):
+        return error(413, f"too big: the box takes at most {MAX_UPLOAD // (1 << 20)} MB (an export is far smaller)")
+
     @app.errorhandler(TeachboxError)
     def teachbox_error(exc: TeachboxError):
         return error(400, str(exc))
@@ -329,8 +333,11 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
             abort(400, "no file: send the exported .npz as the request body or as form field 'file'")
         try:
             head = decode_head(data, loop.model, threshold=loop.head.threshold, temperature=loop.head.temperature)
+        except ForeignStateError as exc:
+            return error(400, "this file was made by a box running another model, so it cannot be used "
+                              f"here. Nothing was changed. ({exc})")
         except StateError as exc:
-            return error(400, f"this file cannot be imported: {exc}. Nothing was changed.")
+            return error(400, f"this is not a teachbox export file, or it is damaged. Nothing was changed. ({exc})")
         loop.replace_head(head)
         return jsonify(ok=True, classes=[{"name": n, "examples": c} for n, c in zip(head.names, head.counts)])
 
