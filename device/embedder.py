@@ -169,11 +169,14 @@ class Embedder:
 
         The returned float32 vector is a buffer reused by the next call: copy it to keep it.
         """
-        if self._lut is None:
-            self._input[0] = prepared
+        if self._lut is None and prepared.flags.c_contiguous:
+            self._interpreter.set_tensor(self._input_index, prepared[np.newaxis])  # one copy, into the model
         else:
-            np.take(self._lut, prepared, out=self._input[0])
-        self._interpreter.set_tensor(self._input_index, self._input)
+            if self._lut is None:
+                self._input[0] = prepared
+            else:
+                np.take(self._lut, prepared, out=self._input[0])
+            self._interpreter.set_tensor(self._input_index, self._input)
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._output_index).reshape(-1)
         if self._out_quantized:

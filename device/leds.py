@@ -24,7 +24,7 @@ CHASE_STEP = 0.12
 CHASE_ROUNDS = 2
 FAULT_PERIOD, FAULT_ON = 2.0, 0.5
 TAUGHT_BLINK = 0.1
-MIN_LEVEL = 0.15  # a dimmer answer LED would look off
+MIN_LEVEL = 5 / 32  # a dimmer answer LED would look off (a multiple of the 1/32 step)
 FEEDBACK_SECONDS = {"undo": 0.6, "clear": 0.8, "clear_all": 1.0, "abort": 0.2}
 
 
@@ -88,6 +88,7 @@ def led_levels(view: LedView, now: float, n: int, *, pwm: bool = True) -> Tuple[
         dark = 0 <= now - view.last_taught < TAUGHT_BLINK
         return tuple(0.0 if dark or i != view.teaching else 1.0 for i in range(n)), 1.0
     if isinstance(view.answer, int) and 0 <= view.answer < n:
-        level = max(MIN_LEVEL, min(1.0, view.confidence)) if pwm else 1.0
+        # in 1/32 steps: the PWM pin is written only when the brightness visibly changes
+        level = round(max(MIN_LEVEL, min(1.0, view.confidence)) * 32) / 32 if pwm else 1.0
         return tuple(level if i == view.answer else 0.0 for i in range(n)), 1.0
     return (0.0,) * n, 1.0

@@ -185,7 +185,7 @@ def test_led_of_the_predicted_class_is_lit_as_bright_as_the_confidence(box, fact
     result = loop.step()
     states = led_states(factory)
     assert result.answer == 1
-    assert states[1] == pytest.approx(max(0.15, result.confidence), abs=1e-3)
+    assert states[1] == pytest.approx(max(0.15, result.confidence), abs=1 / 64)
     assert states[0] == states[2] == states[3] == 0
 
 
