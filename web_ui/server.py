@@ -51,7 +51,7 @@ def page_addresses(host: str, port: int) -> List[str]:
     for ip in sorted({info[4][0] for info in infos}):
         if not ip.startswith("127."):
             addresses.append(f"http://{ip}:{port}/")
-    return addresses or [f"http://localhost:{port}/"]
+    return addresses + [f"http://localhost:{port}/ (on this machine)"]
 
 
 class PageServer:
