@@ -42,16 +42,11 @@ def load_head(store: StateStore, embedder: Embedder, config: Config):
     loaded = store.load(model_identity(embedder.describe()), **options)
     if loaded.head is None:
         return NearestCentroidHead(embedder.dim, config.head.classes, **options)
-    head = loaded.head
     wanted = config.head.classes
+    head = loaded.head.fitted(wanted)
     if head.num_classes != wanted:
-        dropped = sum(head.counts[wanted:])
-        if dropped:
-            log.warning("the config asks for %d classes but the saved state has %d examples in classes "
-                        "beyond that; keeping %d classes (clear those classes first to shrink)",
-                        wanted, dropped, head.num_classes)
-        else:
-            head = head.resized(wanted)
+        log.warning("the config asks for %d classes but the saved state has examples in classes beyond "
+                    "that; keeping %d classes (clear those classes first to shrink)", wanted, head.num_classes)
     log.info("loaded what was learned from %s: %s", loaded.source, head)
     return head
 

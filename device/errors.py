@@ -50,9 +50,6 @@ class CameraError(TeachboxError, RuntimeError):
     """A camera cannot be opened or stopped delivering frames."""
 
 
-class CameraTimeout(CameraError, TimeoutError):
-    """A camera did not deliver a frame in time."""
-
 
 class DataError(TeachboxError, ValueError):
     """An evaluation data set is missing or unusable."""

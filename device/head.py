@@ -289,6 +289,12 @@ class NearestCentroidHead:
         head.generation = 0
         return head
 
+    def fitted(self, num_classes: int) -> "NearestCentroidHead":
+        """This head with ``num_classes`` slots, or itself unchanged if that would drop learned examples."""
+        if num_classes == self.num_classes or sum(self.counts[num_classes:]):
+            return self
+        return self.resized(num_classes)
+
     def resized(self, num_classes: int) -> "NearestCentroidHead":
         """A copy with ``num_classes`` slots: extra slots start empty, dropped ones are lost."""
         _check_num_classes(num_classes)

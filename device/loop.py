@@ -167,9 +167,7 @@ class TeachLoop:
     def replace_head(self, head) -> None:
         """Use ``head`` (e.g. an imported file) from the next frame on; it is saved like any change."""
         with self.lock:
-            if head.num_classes != self.head.num_classes:
-                head = head.resized(self.head.num_classes) if not sum(head.counts[self.head.num_classes:]) \
-                    else head
+            head = head.fitted(self.head.num_classes)
             head.generation = self.head.generation + 1
             self.head = head
             self.teacher.forget_all()

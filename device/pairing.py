@@ -40,9 +40,10 @@ class PairingBroker:
             return request_id
 
     def has_pending(self) -> bool:
+        """Asked after every frame (for the LEDs): a plain read, no clean-up."""
+        now = self._clock()
         with self._lock:
-            self._expire()
-            return bool(self._pending)
+            return any(expiry >= now for expiry in self._pending.values())
 
     def approve_pending(self) -> bool:
         """The function button was pressed: approve every waiting request. ``False`` if none waited."""

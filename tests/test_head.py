@@ -505,6 +505,17 @@ def test_resized_keeps_counts_names_and_answers():
         head.resized(1)
 
 
+def test_fitted_never_drops_learned_examples():
+    _, train, _ = clusters(3, seed=13)
+    head = NearestCentroidHead(DIM, 4)
+    for class_id, emb in train:
+        head.teach(class_id, emb)
+    assert head.fitted(4) is head
+    assert head.fitted(6).counts == [5, 5, 5, 0, 0, 0]
+    assert head.fitted(3).counts == [5, 5, 5]  # the dropped slot was empty
+    assert head.fitted(2) is head  # would lose class 3's examples: unchanged
+
+
 # -- from_state refuses what does not fit ------------------------------------------------------
 
 def _good_state():

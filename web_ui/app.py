@@ -166,6 +166,13 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
             abort(400, f"'class' must be a class number from 0 to {loop.head.num_classes - 1}, not {value!r}")
         return value
 
+    protected_views = set()
+
+    def protected(view):
+        """Marks a route that needs an unlocked page (checked in ``guard``)."""
+        protected_views.add(view.__name__)
+        return view
+
     # -- every request -----------------------------------------------------------------
     @app.before_request
     def guard():
@@ -179,10 +186,10 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
             token = request.headers.get(CSRF_HEADER, "").encode("utf-8", "surrogateescape")
             if not session.get("csrf") or not hmac.compare_digest(token, session["csrf"].encode()):
                 return error(403, "missing or wrong CSRF token: reload the page")
-            if request.endpoint in PROTECTED and not unlocked():
+            if request.endpoint in protected_views and not unlocked():
                 return error(401, "locked: unlock the page first (press the function button on the box, "
                                   "or enter the PIN)")
-        elif request.endpoint in PROTECTED and not unlocked():
+        elif request.endpoint in protected_views and not unlocked():
             return error(401, "locked: unlock the page first")
         return None
 
@@ -279,6 +286,7 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
 
     # -- actions (need an unlocked page) -----------------------------------------------------
     @app.post("/api/teach/start")
+    @protected
     def teach_start():
         data = body()
         class_id = class_of(data)
@@ -288,12 +296,14 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
         return jsonify(ok=True, teaching=True)
 
     @app.post("/api/teach/stop")
+    @protected
     def teach_stop():
         data = request.get_json(silent=True)
         loop.stop_teaching(class_of(data) if isinstance(data, dict) and "class" in data else None)
         return jsonify(ok=True)
 
     @app.post("/api/undo")
+    @protected
     def undo():
         undone = loop.undo()
         if undone is None:
@@ -301,16 +311,19 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
         return jsonify(ok=True, undone={"class": undone[0], "examples": undone[1]})
 
     @app.post("/api/clear")
+    @protected
     def clear():
         return jsonify(ok=True, forgotten=loop.clear(class_of(body())))
 
     @app.post("/api/clear-all")
+    @protected
     def clear_all():
         if body().get("confirm") is not True:
             abort(400, "clearing everything needs {\"confirm\": true}")
         return jsonify(ok=True, forgotten=loop.clear_all())
 
     @app.post("/api/rename")
+    @protected
     def rename():
         data = body()
         class_id = class_of(data)
@@ -318,6 +331,7 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
         return jsonify(ok=True, name=loop.rename(class_id, name))
 
     @app.get("/api/export")
+    @protected
     def export():
         with loop.lock:
             data = encode_head(loop.head, loop.model)
@@ -326,6 +340,7 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
                                  "Cache-Control": "no-store"})
 
     @app.post("/api/import")
+    @protected
     def import_head():
         upload = request.files.get("file")
         data = upload.read(MAX_UPLOAD + 1) if upload is not None else request.get_data(cache=False)
@@ -374,7 +389,6 @@ def create_app(test_config: Optional[dict] = None, *, loop, web=None, pairing=No
         camera.select(source)
         return jsonify(ok=True, source=source)
 
-    PROTECTED = {"teach_start", "teach_stop", "undo", "clear", "clear_all", "rename", "export", "import_head"}
     app.extensions["teachbox"] = {"loop": loop, "frames": frames, "pairing": pairing}
     return app
 
