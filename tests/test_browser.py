@@ -140,6 +140,13 @@ class Tab:
         self.errors = []
         self.page.on("request", lambda request: self.requests.append(request.url))
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", self._console)
+
+    def _console(self, message):
+        # a failed frame or a refused request is logged by the browser itself; anything else the
+        # page's script logs as an error is a bug (the renderers log what they catch)
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.errors.append(message.text)
 
     def open(self):
         self.page.goto("/")

@@ -1,0 +1,85 @@
+/* The answer card: what the box sees, how sure it is, and the running teaching burst. */
+import { $, setText, setHidden, pct, colourOf, isNumber } from './dom.js';
+import { CAMERA, ANSWER } from './vocab.js';
+
+const els = {
+  card: $('answer-card'), answer: $('answer'), confidence: $('confidence'), hint: $('answer-hint'),
+  teachingNow: $('teaching-now'), burst: $('burst'), samePicture: $('same-picture'),
+  savingWarning: $('saving-warning')
+};
+
+/** What the card shows for status `s`: view (the page's own name, for CSS), texts and accent. */
+export function answerView(s) {
+  const cam = s.camera || {};
+  const name = (id) => (s.classes && s.classes[id] ? s.classes[id].name : s.answer);
+  if (cam.state === CAMERA.OFFLINE) {
+    return { view: 'offline', text: 'Camera offline', hint: cam.error ? String(cam.error) : 'the box cannot see anything right now' };
+  }
+  if (cam.state === CAMERA.STARTING && !cam.frames) {
+    return { view: 'starting', text: 'Camera starting\u2026' };
+  }
+  if (s.state === ANSWER.OK) {
+    const sure = s.sure !== false;  // a box that does not say is sure of every answer it names
+    const accent = isNumber(s.answer_id) ? colourOf(s.answer_id) : null;
+    if (sure) {
+      return { view: 'sure', text: name(s.answer_id), confidence: pct(s.confidence) + ' sure', accent };
+    }
+    return { view: 'unsure', text: 'Not sure \u2014 maybe ' + name(s.answer_id),
+             confidence: 'only ' + pct(s.confidence) + ' sure', hint: 'teach it more examples', accent };
+  }
+  if (s.state === ANSWER.EMPTY) {
+    return { view: 'empty', text: 'Nothing learned yet', hint: 'hold a class button to teach' };
+  }
+  return { view: 'unknown', text: 'Not sure', hint: 'not like anything it was taught' };
+}
+
+function renderCard(s) {
+  const v = answerView(s);
+  const state = v.view === 'offline' || v.view === 'starting' ? v.view : String(s.state);
+  if (els.card.dataset.view !== v.view || els.card.dataset.state !== state) {
+    els.card.dataset.view = v.view;
+    els.card.dataset.state = state;
+    els.answer.dataset.state = state;
+  }
+  if (v.accent) {
+    els.card.style.setProperty('--accent', v.accent);
+  } else {
+    els.card.style.removeProperty('--accent');
+  }
+  setText(els.answer, v.text);
+  setText(els.confidence, v.confidence || '');
+  setHidden(els.confidence, !v.confidence);
+  const teaching = isNumber(s.teaching);
+  setText(els.hint, v.hint || '');
+  setHidden(els.hint, !v.hint || teaching);  // while teaching the line below says more
+}
+
+/** "Teaching “Cup”…" and, when the box reports the burst, how many it took so far. */
+function renderTeaching(s) {
+  const c = isNumber(s.teaching) && s.classes ? s.classes[s.teaching] : null;
+  setHidden(els.teachingNow, !c);
+  if (c) { setText(els.teachingNow, 'Teaching \u201c' + c.name + '\u201d\u2026'); }
+  const burst = s.burst && c ? s.burst : null;
+  setHidden(els.burst, !burst);
+  setHidden(els.samePicture, !(burst && burst.same_picture));
+  els.card.classList.toggle('is-teaching', !!c);
+  if (!burst) { return; }
+  const taught = Number(burst.taught) || 0;
+  const skipped = Number(burst.skipped) || 0;
+  setText(els.burst, taught + ' taught' + (skipped ? ', ' + skipped + ' skipped' : ''));
+}
+
+function renderSaving(s) {
+  const saving = s.saving || { ok: true };
+  setHidden(els.savingWarning, !!saving.ok);
+  if (!saving.ok) {
+    setText(els.savingWarning, 'Not saved: ' + (saving.error || 'saving failed') +
+      '. What it learns now may be lost when the box restarts.');
+  }
+}
+
+export function renderAnswer(s) {
+  renderCard(s);
+  renderTeaching(s);
+  renderSaving(s);
+}
