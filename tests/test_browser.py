@@ -489,3 +489,313 @@ def test_desktop_layout(browser, box):
         tab.close()
     finally:
         context.close()
+
+
+# -- friction a newcomer met -------------------------------------------------------------------
+
+def view_shot(page, name):
+    """What the screen shows right now (a full-page shot cannot show a sticky bar where it is)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def in_viewport(page, selector):
+    """The element is shown and lies wholly inside the window (as scrolled now)."""
+    locator = page.locator(selector)
+    expect(locator).to_be_visible()
+    box = locator.bounding_box()
+    size = page.viewport_size
+    assert box is not None, f"{selector} has no box"
+    inside = box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"] + 0.5 \
+        and box["y"] + box["height"] <= size["height"] + 0.5
+    assert inside, f"{selector} is at {box}, not inside the {size['width']}x{size['height']} window"
+    return box
+
+
+def page_width(page):
+    return page.evaluate("document.scrollingElement.scrollWidth")
+
+
+def test_phone_keeps_the_camera_and_the_answer_in_view(page, box):
+    """Scrolled down to class 4 or to the simulated panel, the live view and the answer stay on screen."""
+    ensure_taught(page, box)
+    page.wait_for_function("() => document.getElementById('live').naturalWidth > 0", timeout=TIMEOUT)
+    assert page.evaluate("document.scrollingElement.scrollHeight") > 2 * 640  # there is something to scroll
+    button = card(page, 3).locator(".teach")
+    button.scroll_into_view_if_needed()
+    in_viewport(page, f'.class-card[data-class="3"] .teach')
+    in_viewport(page, "#live")
+    in_viewport(page, "#answer")
+    assert page.evaluate("window.scrollY") > 300
+    # teaching class 4 from there: what the box sees, its answer and the teaching line all on screen
+    select_source(page, "yellow ring")
+    press_and_hold(page, 3)
+    try:
+        expect(page.locator("#teaching-now")).to_be_visible()
+        in_viewport(page, "#teaching-now")
+        in_viewport(page, "#live")
+        in_viewport(page, "#answer")
+        view_shot(page, "phone-10-teaching-class-4-scrolled")
+    finally:
+        let_go(page, 3)
+    page.locator("#undo").click()  # keep class 4 empty for the other tests
+    expect(card(page, 3).locator(".count")).to_have_text("0 examples")
+
+    page.locator('#panel .sim-function').scroll_into_view_if_needed()
+    in_viewport(page, "#panel .sim-function")
+    in_viewport(page, "#live")
+    in_viewport(page, "#answer")
+    view_shot(page, "phone-10-sim-panel-scrolled")
+    no_horizontal_scroll(page, 360)
+
+    page.evaluate("window.scrollTo(0, 0)")
+    view_shot(page, "phone-10-top")
+
+
+def test_phone_touch_targets_are_big_enough(page, box):
+    unlock_with_pin(page)
+    small = page.evaluate("""() => [...document.querySelectorAll('button, select, input:not([type=file]), a.btn')]
+        .filter((el) => el.offsetParent !== null && !el.disabled)
+        .map((el) => { const r = el.getBoundingClientRect();
+                       return {what: el.id || el.className || el.tagName, w: r.width, h: r.height}; })
+        .filter((r) => r.w < 44 || r.h < 44)""")
+    assert not small, f"controls smaller than 44x44 px: {small}"
+
+
+def test_renaming_on_a_phone_fits_and_says_when_a_name_is_too_long(page, box):
+    unlock_with_pin(page)
+    name = card(page, 1).locator(".name")
+    old = name.inner_text()
+    name.click()
+    field = card(page, 1).locator(".name-input")
+    expect(field).to_be_focused()
+    assert page_width(page) <= 360, f"renaming makes the page {page_width(page)}px wide at 360px"
+    help_line = card(page, 1).locator(".name-help")
+    expect(help_line).to_contain_text(f"{len(old)}/32")
+
+    long_name = "A very long name for the blue box on the table"  # 46 characters
+    field.fill("")
+    field.type(long_name)
+    expect(field).to_have_value(long_name)  # nothing the user typed is cut off silently
+    expect(help_line).to_contain_text(f"{len(long_name)}/32")
+    expect(help_line).to_contain_text("at most 32 characters")
+    assert page_width(page) <= 360, f"renaming makes the page {page_width(page)}px wide at 360px"
+    view_shot(page, "phone-11-rename-too-long")
+    field.press("Enter")  # refused: still editing, the message says why
+    expect(field).to_be_visible()
+    expect(field).to_be_focused()
+    expect(help_line).to_contain_text("at most 32 characters")
+
+    fitting = long_name[:32].rstrip()
+    field.fill(fitting)
+    expect(help_line).to_contain_text(f"{len(fitting)}/32")
+    field.press("Enter")
+    expect(field).to_have_count(0)
+    expect(name).to_have_text(fitting)
+    page.wait_for_function("([n]) => true", arg=[0])
+    assert api_status(page)["classes"][1]["name"] == fitting
+    assert page_width(page) <= 360
+
+    # at the limit the field says so as well
+    name.click()
+    field = card(page, 1).locator(".name-input")
+    field.fill("x" * 32)
+    expect(card(page, 1).locator(".name-help")).to_contain_text("32/32")
+    expect(card(page, 1).locator(".name-help")).to_contain_text("at most 32 characters")
+    field.fill(old)
+    field.press("Enter")
+    expect(name).to_have_text(old)
+
+
+def test_desktop_uses_the_column_under_the_camera(browser, box):
+    context = new_context(browser, box, DESKTOP)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        expect(page.locator("#panel")).to_be_visible()
+        live = page.locator(".live-card").bounding_box()
+        panel = page.locator("#panel").bounding_box()
+        details = page.locator(".details-card").bounding_box()
+        teach_col = page.locator(".col-teach").bounding_box()
+        # the panel and the details sit in the left column, under the camera, beside the classes
+        for part in (panel, details):
+            assert abs(part["x"] - live["x"]) < 2 and part["x"] + part["width"] <= teach_col["x"], (part, teach_col)
+        assert panel["y"] >= live["y"] + live["height"], (live, panel)
+        assert details["y"] >= panel["y"] + panel["height"], (panel, details)
+        assert panel["y"] < teach_col["y"] + teach_col["height"], "the panel is below the classes, not beside them"
+        # no long empty column: the page is not much taller than the right column
+        height = page.evaluate("document.scrollingElement.scrollHeight")
+        assert height <= max(teach_col["y"] + teach_col["height"], details["y"] + details["height"]) + 140
+        no_horizontal_scroll(page, 1280)
+        view_shot(page, "desktop-12-1280x800")
+        tab.close()
+    finally:
+        context.close()
+
+
+def wait_counts(box, expected, timeout=TIMEOUT / 1000):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if box.counts() == expected:
+            return
+        time.sleep(0.05)
+    assert box.counts() == expected
+
+
+def test_function_plus_a_number_with_a_mouse(browser, box, phone):
+    """A desktop user with one mouse: Keep Function down, click 2 = clear class 2 (no undo, no teaching)."""
+    helper = Tab(phone)
+    ensure_taught(helper.open(), box)
+    helper.close()
+    context = new_context(browser, box, DESKTOP)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        select_source(page, "blue box")
+        two = page.locator('#panel .sim-button[data-button="1"]')
+        function = page.locator('#panel .sim-function')
+        latch = page.locator("#panel .sim-latch")
+
+        # a mouse hold on 2 teaches class 2
+        before = box.counts()
+        two.hover()
+        page.mouse.down()
+        wait_for_count(page, 1, before[1] + 1)
+        page.mouse.up()
+        expect(card(page, 1)).not_to_have_class(re.compile(r"\bteaching\b"))
+        counts = box.counts()
+        assert counts[1] > before[1]
+
+        # a click on Function is a tap: undo that hold
+        function.click()
+        expect(card(page, 1).locator(".count")).to_have_text(examples_text(before[1]))
+        wait_counts(box, before)
+
+        # Function + 2 with the mouse: latch, click 2
+        expect(latch).to_have_text("Keep Function down")
+        latch.click()
+        expect(latch).to_have_attribute("aria-pressed", "true")
+        expect(latch).to_have_text("Let go of Function")
+        expect(function).to_have_class(re.compile(r"\bpressed\b"))
+        expect(page.locator("#latch-hint")).to_be_visible()
+        view_shot(page, "desktop-13-function-kept-down")
+        name = card(page, 1).locator(".name").inner_text()
+        two.click()
+        expected = list(before)
+        expected[1] = 0
+        expect(card(page, 1).locator(".count")).to_have_text("0 examples")
+        wait_counts(box, expected)
+        page.wait_for_timeout(1000)  # nothing else happened: no undo, no new example of class 2
+        assert box.counts() == expected
+        expect(card(page, 1).locator(".name")).to_have_text(name)  # clearing a class keeps its name
+        latch.click()  # let go: no undo
+        expect(latch).to_have_attribute("aria-pressed", "false")
+        expect(function).not_to_have_class(re.compile(r"\bpressed\b"))
+        page.wait_for_timeout(1000)
+        assert box.counts() == expected
+        tab.close()
+    finally:
+        context.close()
+
+
+def examples_text(n):
+    return f"{n} example" + ("" if n == 1 else "s")
+
+
+def test_clear_all_keeps_the_class_names(page, box):
+    ensure_taught(page, box)
+    name = card(page, 2).locator(".name")
+    old = name.inner_text()
+    name.click()
+    field = card(page, 2).locator(".name-input")
+    field.fill("Green stripes")
+    field.press("Enter")
+    expect(name).to_have_text("Green stripes")
+    names = [card(page, i).locator(".name").inner_text() for i in range(4)]
+    asked = []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", answer)
+    page.locator("#clear-all").click()
+    expect(page.locator("#banner-text")).to_contain_text("the names stay")
+    assert asked and "Forget every example of every class? Class names stay." in asked[0], asked
+    for i in range(4):
+        expect(card(page, i).locator(".count")).to_have_text("0 examples")
+        expect(card(page, i).locator(".name")).to_have_text(names[i])
+    assert box.counts() == [0, 0, 0, 0]
+    assert [c["name"] for c in api_status(page)["classes"]] == names
+    expect(page.locator("#answer")).to_have_text("Nothing learned yet")
+    # put back what the other tests expect
+    name.click()
+    field = card(page, 2).locator(".name-input")
+    field.fill(old)
+    field.press("Enter")
+    expect(name).to_have_text(old)
+    ensure_taught(page, box)
+
+
+CONTRAST = """() => {
+    const rgb = (text) => { const m = text.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+        const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+        return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+    const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+    const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const behind = (el) => { for (let n = el; n; n = n.parentElement) {
+        const c = rgb(getComputedStyle(n).backgroundColor); if (c && c.a > 0.5) return c; }
+        return {r: 255, g: 255, b: 255, a: 1}; };
+    let el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const what = el.id || el.getAttribute('aria-label') || el.textContent.trim().slice(0, 30) || el.tagName;
+    const ring = el.matches('.file-input') ? el.closest('label') : el;
+    const style = getComputedStyle(ring);
+    const colour = rgb(style.outlineColor);
+    if (style.outlineStyle === 'none' || parseFloat(style.outlineWidth) < 2 || !colour)
+        return {what, ratio: 0, why: 'no focus ring: ' + style.outlineStyle + ' ' + style.outlineWidth};
+    // the ring is drawn outside the control (outline-offset): next to it is the background it sits on
+    const next = behind(ring.parentElement);
+    return {what, ratio: ratio(colour, next), ring: style.outlineColor, next: `rgb(${next.r}, ${next.g}, ${next.b})`};
+}"""
+
+
+def focus_rings(page, limit=80):
+    """Tab through the page; the focus ring of every control it reaches, with its contrast."""
+    page.locator("body").click(position={"x": 2, "y": 2})
+    seen, rings = set(), []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        ring = page.evaluate(CONTRAST)
+        if ring is None:
+            continue
+        key = ring["what"]
+        if key in seen:
+            break
+        seen.add(key)
+        rings.append(ring)
+    return rings
+
+
+def test_focus_rings_stand_out(browser, box):
+    """Every control reached with Tab shows a focus ring with at least 3:1 contrast (WCAG 1.4.11)."""
+    context = new_context(browser, box, DESKTOP)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        locked = focus_rings(page)
+        assert any(r["what"] == "pin" for r in locked), [r["what"] for r in locked]
+        unlock_with_pin(page)
+        dismiss_banner(page)
+        unlocked = focus_rings(page)
+        names = [r["what"] for r in unlocked]
+        assert "source" in names and "undo" in names and "lock" in names, names
+        assert any("Hold to teach" in n for n in names), names
+        bad = [r for r in locked + unlocked if r["ratio"] < 3]
+        assert not bad, f"focus rings under 3:1: {bad}"
+        page.locator("#undo").focus()
+        view_shot(page, "desktop-14-focus-ring")
+        tab.close()
+    finally:
+        context.close()
