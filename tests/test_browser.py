@@ -274,6 +274,23 @@ def api_status(page):
 
 # -- the tests ----------------------------------------------------------------------------------
 
+STATIC = REPO / "web_ui" / "static"
+VOCABULARY = ("online", "offline", "starting", "nothing-learned", "function", "pending", "approved", "cancelled",
+              "unknown", "boot", "fault", "countdown", "pairing", "feedback")
+
+
+def test_the_page_spells_the_box_vocabulary_in_one_place():
+    """State words come from the template's #vocab (vocab.js); no other module re-types them."""
+    quoted = re.compile(r"""(['"`])(%s)\1""" % "|".join(map(re.escape, VOCABULARY)))
+    modules = sorted((STATIC / "js").glob("*.js"))
+    assert (STATIC / "js" / "main.js") in modules and not (STATIC / "app.js").exists()
+    retyped = {path.name: sorted({m.group(2) for m in quoted.finditer(path.read_text())})
+               for path in modules if path.name != "vocab.js"}
+    assert not any(retyped.values()), f"state words typed outside vocab.js: {retyped}"
+    html = (REPO / "web_ui" / "templates" / "index.html").read_text()
+    assert html.index('id="vocab" type="application/json"') < html.index('type="module"')
+
+
 def test_phone_page_loads_fits_and_is_self_contained(phone, box):
     tab = Tab(phone)
     page = tab.open()

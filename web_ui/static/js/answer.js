@@ -8,15 +8,16 @@ const els = {
   savingWarning: $('saving-warning')
 };
 
-/** What the card shows for status `s`: view (the page's own name, for CSS), texts and accent. */
+/** What the card shows for status `s`: view (the page's own name for it, used by the CSS),
+ * state (the box's word, when it is not the status's own), texts and accent. */
 export function answerView(s) {
   const cam = s.camera || {};
   const name = (id) => (s.classes && s.classes[id] ? s.classes[id].name : s.answer);
   if (cam.state === CAMERA.OFFLINE) {
-    return { view: 'offline', text: 'Camera offline', hint: cam.error ? String(cam.error) : 'the box cannot see anything right now' };
+    return { view: 'no-camera', state: CAMERA.OFFLINE, text: 'Camera offline', hint: cam.error ? String(cam.error) : 'the box cannot see anything right now' };
   }
   if (cam.state === CAMERA.STARTING && !cam.frames) {
-    return { view: 'starting', text: 'Camera starting\u2026' };
+    return { view: 'camera-starting', state: CAMERA.STARTING, text: 'Camera starting\u2026' };
   }
   if (s.state === ANSWER.OK) {
     const sure = s.sure !== false;  // a box that does not say is sure of every answer it names
@@ -30,12 +31,12 @@ export function answerView(s) {
   if (s.state === ANSWER.EMPTY) {
     return { view: 'empty', text: 'Nothing learned yet', hint: 'hold a class button to teach' };
   }
-  return { view: 'unknown', text: 'Not sure', hint: 'not like anything it was taught' };
+  return { view: 'not-sure', text: 'Not sure', hint: 'not like anything it was taught' };
 }
 
 function renderCard(s) {
   const v = answerView(s);
-  const state = v.view === 'offline' || v.view === 'starting' ? v.view : String(s.state);
+  const state = v.state || String(s.state);  // the box's word, for tests and tools
   if (els.card.dataset.view !== v.view || els.card.dataset.state !== state) {
     els.card.dataset.view = v.view;
     els.card.dataset.state = state;

@@ -88,7 +88,7 @@ export function makeQueue() {
  * could put back the old, locked cookie, so requests that change the session run alone:
  * polls and frames pause until they are done. */
 export async function exclusive(fn) {
-  update({ net: { ...state.net, quiet: state.net.quiet + 1 } });
+  state.net.quiet += 1;  // state.net is mutated in place: poll() and the frames hold on to it
   const started = Date.now();
   while ((state.net.polling || state.net.frameLoading) && Date.now() - started < 3000) {
     await new Promise((resolve) => setTimeout(resolve, 15));

@@ -10,7 +10,7 @@ export const state = {
   pairing: null,       // this page's pending pairing request: {code, since} or null
   latched: false,      // the simulated Function button is kept down by the "Keep Function down" toggle
   expectLocked: false, // a Lock was just sent: tell the user if the box stays unlocked
-  net: {
+  net: {              // request bookkeeping: mutated in place (poll and frames keep a reference)
     polling: null,     // the running status request (a promise), if any
     pollAgain: false,  // poll once more when it returns
     frameLoading: false,
