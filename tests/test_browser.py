@@ -816,3 +816,48 @@ def test_focus_rings_stand_out(browser, box):
         tab.close()
     finally:
         context.close()
+
+
+def test_simulated_panel_with_the_keyboard(browser, box, phone):
+    """Space held on 2 teaches class 2, Space on Function undoes, Keep Function down + Space on 2 clears it."""
+    helper = Tab(phone)
+    ensure_taught(helper.open(), box)
+    helper.close()
+    context = new_context(browser, box, DESKTOP)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        select_source(page, "blue box")
+        two = page.locator('#panel .sim-button[data-button="1"]')
+        before = box.counts()
+        two.focus()
+        page.keyboard.down(" ")
+        wait_for_count(page, 1, before[1] + 1)
+        page.keyboard.up(" ")
+        expect(card(page, 1)).not_to_have_class(re.compile(r"\bteaching\b"))
+        page.locator("#panel .sim-function").focus()
+        page.keyboard.press(" ")
+        expect(card(page, 1).locator(".count")).to_have_text(examples_text(before[1]))
+        wait_counts(box, before)
+
+        page.locator("#panel .sim-latch").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#panel .sim-latch")).to_have_attribute("aria-pressed", "true")
+        expect(two).to_have_attribute("aria-label", re.compile(r"^Function \+ 2: clear "))
+        two.focus()
+        page.keyboard.press(" ")
+        expect(card(page, 1).locator(".count")).to_have_text("0 examples")
+        expected = list(before)
+        expected[1] = 0
+        wait_counts(box, expected)
+        page.locator("#panel .sim-latch").focus()
+        page.keyboard.press(" ")
+        expect(page.locator("#panel .sim-latch")).to_have_attribute("aria-pressed", "false")
+        page.wait_for_timeout(1000)
+        assert box.counts() == expected
+        tab.close()
+    finally:
+        context.close()
+    helper = Tab(phone)
+    ensure_taught(helper.open(), box)  # class 2 back for whoever comes next
+    helper.close()
