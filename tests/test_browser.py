@@ -529,6 +529,13 @@ def in_viewport(page, selector):
     return box
 
 
+def inside_the_card(page, selector):
+    """Wholly inside the answer card (which clips what does not fit, on a phone)."""
+    inner, outer = page.locator(selector).bounding_box(), page.locator("#answer-card").bounding_box()
+    assert inner["y"] >= outer["y"] and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5, \
+        f"{selector} ({inner}) is cut off by the answer card ({outer})"
+
+
 def page_width(page):
     return page.evaluate("document.scrollingElement.scrollWidth")
 
@@ -861,3 +868,105 @@ def test_simulated_panel_with_the_keyboard(browser, box, phone):
     helper = Tab(phone)
     ensure_taught(helper.open(), box)  # class 2 back for whoever comes next
     helper.close()
+
+
+# -- what the page shows for each part of the status (the status edited on its way in) -------------
+
+def edited_status(context, box, change, options=PHONE):
+    """A page whose /api/status answers pass through ``change(data)`` first (everything else is real)."""
+    def handle(route):
+        response = route.fetch()
+        data = response.json()
+        change(data)
+        route.fulfill(response=response, json=data)
+
+    tab = Tab(context)
+    tab.page.route("**/api/status", handle)
+    tab.open()
+    return tab
+
+
+def test_an_answer_it_is_not_sure_of_says_so(browser, box):
+    context = new_context(browser, box)
+    try:
+        def unsure(data):
+            data.update(state="ok", answer_id=1, answer=data["classes"][1]["name"], confidence=0.41, sure=False)
+            data["camera"]["state"] = "online"
+
+        tab = edited_status(context, box, unsure)
+        page = tab.page
+        name = api_status(page)["classes"][1]["name"]
+        expect(page.locator("#answer")).to_have_text(f"Not sure \u2014 maybe {name}")
+        expect(page.locator("#confidence")).to_have_text("only 41% sure")
+        expect(page.locator("#confidence")).not_to_contain_text("100%")
+        inside_the_card(page, "#confidence")
+        inside_the_card(page, "#answer-hint")
+        view_shot(page, "phone-15-not-sure-maybe")
+        tab.close()
+
+        tab = edited_status(context, box, lambda data: data.update(state="unknown", answer=None, answer_id=None,
+                                                                   sure=False))
+        expect(tab.page.locator("#answer")).to_have_text("Not sure")
+        expect(tab.page.locator("#confidence")).to_be_hidden()
+        tab.close()
+    finally:
+        context.close()
+
+
+def test_a_hold_shows_its_count_and_same_picture_in_view(browser, box):
+    context = new_context(browser, box)
+    try:
+        def holding(data):
+            data.update(teaching=3, burst={"class": 3, "taught": 5, "skipped": 12, "same_picture": True})
+
+        tab = edited_status(context, box, holding)
+        page = tab.page
+        card(page, 3).locator(".teach").scroll_into_view_if_needed()
+        expect(page.locator("#burst")).to_have_text("5 taught, 12 skipped")
+        expect(page.locator("#same-picture")).to_have_text("Same picture \u2014 move it a little")
+        for selector in ("#live", "#answer", "#teaching-now", "#burst", "#same-picture"):
+            in_viewport(page, selector)
+        inside_the_card(page, "#same-picture")  # not cut off by the bar
+        view_shot(page, "phone-16-hold-same-picture")
+        tab.close()
+    finally:
+        context.close()
+
+
+def test_without_presence_the_panel_shows_its_lamps_but_not_its_buttons(browser, box):
+    context = new_context(browser, box)
+    try:
+        tab = edited_status(context, box, lambda data: data["auth"].update(presence=False))
+        page = tab.page
+        expect(page.locator("#panel-locked")).to_have_text("Unlock to use the simulated buttons.")
+        expect(page.locator("#panel .led")).to_have_count(4)
+        for button in page.locator("#panel button").all():
+            expect(button).to_be_disabled()
+        expect(page.locator("#source")).to_be_disabled()
+        expect(page.locator("#source-locked")).to_be_visible()
+        tab.close()
+    finally:
+        context.close()
+
+
+def test_the_auth_figures_are_shown(browser, box):
+    context = new_context(browser, box)
+    try:
+        def auth(data):
+            data["auth"].update(unlocked=True, expires_in=43080, unlock_hours=12,
+                                pair={"code": 3, "expires_in": 40.0, "mine": False})
+
+        tab = edited_status(context, box, auth)
+        page = tab.page
+        expect(page.locator("#unlock-left")).to_have_text("Unlocked for 11 h 58 min more (an unlock lasts 12 h).")
+        expect(page.locator("#pair-alert")).to_have_text(
+            "A browser is asking to unlock: button 3 blinks. Only press it if that is you.")
+        view_shot(page, "phone-17-pair-alert-unlocked")
+        tab.close()
+
+        tab = edited_status(context, box, lambda data: data["auth"].update(unlocked=False, pin_retry_in=42))
+        expect(tab.page.locator("#pin-wait")).to_have_text("Too many wrong PINs: the next try is allowed in 42 s.")
+        expect(tab.page.locator("#pin-submit")).to_be_disabled()
+        tab.close()
+    finally:
+        context.close()

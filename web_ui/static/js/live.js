@@ -10,7 +10,8 @@ const FRAME_RETRY_MS = 1000;  // after a failed frame
 
 const els = {
   live: $('live'), overlay: $('live-overlay'), overlayTitle: $('live-overlay-title'),
-  overlayText: $('live-overlay-text'), sourceRow: $('source-row'), source: $('source')
+  overlayText: $('live-overlay-text'), sourceRow: $('source-row'), source: $('source'),
+  sourceLocked: $('source-locked')
 };
 const frames = { counter: 0, timer: null, started: 0 };
 
@@ -59,6 +60,10 @@ function renderSources(cam) {
   if (document.activeElement !== els.source && !els.source.disabled && chosen != null && els.source.value !== chosen) {
     els.source.value = chosen;
   }
+  // choosing the simulated camera's scene stands for a person at the box, like the panel
+  const present = ((state.status && state.status.auth) || {}).presence !== false;
+  if (!els.source.classList.contains('busy')) { els.source.disabled = !present; }
+  setHidden(els.sourceLocked, present);
 }
 
 export function renderLive(s) {
@@ -69,11 +74,13 @@ export function renderLive(s) {
 
 async function chooseSource() {
   els.source.disabled = true;
+  els.source.classList.add('busy');
   try {
     await post('/api/sim/source', { source: els.source.value });
   } catch (error) {
     reportError(error);
   } finally {
+    els.source.classList.remove('busy');
     els.source.disabled = false;
   }
 }
