@@ -1,10 +1,12 @@
-"""Builds the appliance from a configuration: camera, embedder, head, state and loop."""
+"""Builds the appliance from a configuration, in one place: camera, embedder, head, state, loop, panel."""
 
 from __future__ import annotations
 
 import logging
-from typing import Optional
+import time
+from typing import Callable, Optional
 
+from .box import Box
 from .bursts import BurstTeacher
 from .camera import (Camera, CameraSupervisor, SyntheticCamera, is_raspberry_pi, make_camera,
                      pi_camera_available)
@@ -13,6 +15,7 @@ from .embedder import Embedder
 from .head import NearestCentroidHead
 from .loop import LogOutput, TeachLoop
 from .notify import SystemdOutput
+from .pairing import PairingBroker
 from .panel import Panel, make_pin_factory
 from .storage import Autosaver, StateStore, model_identity
 
@@ -51,9 +54,18 @@ def load_head(store: StateStore, embedder: Embedder, config: Config):
     return head
 
 
-def build_loop(config: Config, *, simulate: bool = False, camera: Optional[Camera] = None) -> TeachLoop:
-    """Everything wired together; validates the panel's pins before touching the camera."""
-    embedder = Embedder(config.model_path, num_threads=config.threads)
+def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera] = None,
+              embedder: Optional[Embedder] = None, pin_factory=None,
+              clock: Callable[[], float] = time.monotonic) -> Box:
+    """The whole appliance, wired through constructors; validates the panel's pins first.
+
+    :param simulate: simulated hardware (synthetic camera unless ``camera``, mock pins).
+    :param camera: a camera to use instead of ``[camera] source``.
+    :param embedder: an already loaded :class:`~device.embedder.Embedder` (tools and tests).
+    :param pin_factory: a gpiozero pin factory instead of the one ``[panel] gpio`` picks.
+    :param clock: monotonic seconds for the panel and pairing (tests pass their own).
+    """
+    embedder = embedder or Embedder(config.model_path, num_threads=config.threads)
     log.info("model %s", embedder)
     if camera is None:
         camera = choose_camera(config.camera.source, simulate=simulate, model_size=embedder.input_size,
@@ -65,14 +77,16 @@ def build_loop(config: Config, *, simulate: bool = False, camera: Optional[Camer
     teacher = BurstTeacher(embedder.dim, rate=config.teaching.rate,
                            duplicate_similarity=config.teaching.duplicate_similarity)
     loop = TeachLoop(supervisor, embedder, head, model=model_identity(embedder.describe()),
+                     store=store, save_interval=config.storage.save_interval,
                      smoothing=config.head.smoothing, teacher=teacher)
-    loop.autosaver = Autosaver(store, loop.snapshot_state, interval=config.storage.save_interval)
-    loop.autosaver.mark_saved(head.generation)
-    loop.observers.append(LogOutput(lambda: loop.head.names))
-    loop.observers.append(SystemdOutput(loop))
-    if config.panel.gpio != "off":
-        loop.panel = Panel(loop, config.panel, pin_factory=make_pin_factory(config.panel.gpio, simulate=simulate))
-        loop.inputs.append(loop.panel)
-        loop.observers.append(loop.panel)
-        log.info("front panel: %r", loop.panel)
-    return loop
+    loop.add_observer(LogOutput(lambda: loop.head.names))
+    loop.add_observer(SystemdOutput(loop))
+    if config.panel.gpio == "off":
+        return Box(loop)
+    pairing = PairingBroker(len(config.panel.class_buttons), clock=clock)
+    factory = pin_factory or make_pin_factory(config.panel.gpio, simulate=simulate)
+    panel = Panel(loop, config.panel, pin_factory=factory, pairing=pairing, clock=clock)
+    loop.add_input(panel)
+    loop.add_observer(panel)
+    log.info("front panel: %s", panel.describe())
+    return Box(loop, panel=panel, pairing=pairing)

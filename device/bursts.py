@@ -16,6 +16,8 @@ from typing import Deque, Optional
 
 import numpy as np
 
+SAME_PICTURE_FRAMES = 3  # near-duplicates in a row before the user is told to move the thing
+
 
 @dataclass
 class Burst:
@@ -25,7 +27,14 @@ class Burst:
     holding: bool = False  # goes on teaching (rate-bounded, no near-duplicates)
     pressed: bool = False  # the button is still down: the burst stays open
     taught: int = 0
+    skipped: int = 0  # frames passed over as near-duplicates of the last example
+    skipped_run: int = 0  # ... since the last example was taken
     lease_until: Optional[float] = None  # a held burst from afar ends by itself unless renewed
+
+    @property
+    def same_picture(self) -> bool:
+        """The camera keeps seeing what was just taken: the user should move the thing a little."""
+        return self.skipped_run >= SAME_PICTURE_FRAMES
 
     @property
     def done(self) -> bool:
@@ -104,12 +113,15 @@ class BurstTeacher:
         if self._last_norm > 0:
             norm = float(np.linalg.norm(embedding))
             if norm > 0 and float(self._last @ embedding) >= self.duplicate_similarity * norm * self._last_norm:
+                burst.skipped += 1
+                burst.skipped_run += 1
                 return None
         return burst.class_id
 
     def taught(self, now: float, embedding: np.ndarray) -> None:
         burst = self.active
         burst.taught += 1
+        burst.skipped_run = 0
         self._last[:] = embedding
         self._last_norm = float(np.linalg.norm(embedding))
         self._last_time = now

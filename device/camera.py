@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import CameraError, ConfigError
+from .vocab import CameraState
 
 log = logging.getLogger(__name__)
 
@@ -390,7 +391,7 @@ def make_camera(spec: str, *, model_size: Tuple[int, int] = (224, 224), swap_rb:
 
 # -- supervision ----------------------------------------------------------------------------
 
-ONLINE, OFFLINE, STARTING = "online", "offline", "starting"
+ONLINE, OFFLINE, STARTING = CameraState.ONLINE, CameraState.OFFLINE, CameraState.STARTING
 
 
 class _Reader:
@@ -499,3 +500,23 @@ class CameraSupervisor:
             self._reader.abandon()
             self._reader.thread.join(timeout=self.timeout)
             self._reader = None
+
+    # -- what a client of the box may see and change --------------------------------------
+    @property
+    def name(self) -> str:
+        return self.camera.name
+
+    @property
+    def sources(self) -> Tuple[str, ...]:
+        """The named sources (objects) this camera can switch between; empty for most cameras."""
+        return tuple(getattr(self.camera, "sources", ()))
+
+    @property
+    def source(self) -> Optional[str]:
+        return getattr(self.camera, "source", None)
+
+    def select(self, source: str) -> None:
+        """Switch to ``source``; :class:`CameraError` names the sources when there is no such one."""
+        if not self.sources:
+            raise CameraError(f"the camera {self.camera.name} has no sources to switch between")
+        self.camera.select(source)

@@ -79,23 +79,24 @@ def _config(args) -> Config:
 
 
 def _run(args, config: Config) -> int:
-    from .app import build_loop
+    from .app import build_box
     from .notify import Notifier
 
     stopping = threading.Event()
-    loop = None
+    box = None
 
     def stop(signum, _frame):
         log.info("%s received: stopping", signal.Signals(signum).name)
         stopping.set()
-        if loop is not None:
-            loop.stop()
+        if box is not None:
+            box.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    sock = _page_socket(config) if config.web.enabled else None  # a busy port is said before the model loads
     while True:
         try:
-            loop = build_loop(config, simulate=args.simulate)
+            box = build_box(config, simulate=args.simulate)
             break
         except ModelError as exc:
             # As a service, a box without a usable model says so on its LEDs and waits
@@ -107,27 +108,32 @@ def _run(args, config: Config) -> int:
             if not wait_for_model(config, exc, stopping, simulate=args.simulate):
                 return 2
     if stopping.is_set():
-        loop.stop()
+        box.stop()
     page = None
-    if config.web.enabled:
+    if sock is not None:
         from web_ui.server import PageServer
 
-        try:
-            page = PageServer(loop, config)
-        except OSError as exc:
-            loop.close()
-            raise ConfigError(f"the phone page cannot listen on {config.web.host}:{config.web.port} "
-                              f"({exc.strerror or exc}); is teachbox already running? Change [web] port "
-                              "or use --port") from None
+        page = PageServer(box, config, sock=sock)
         page.start()
     try:
-        loop.run()
+        box.run()
     finally:
         if page is not None:
             page.close()
-        loop.close()
+        box.close()
     log.info("stopped; what was learned is saved in %s", config.state_dir)
     return 0
+
+
+def _page_socket(config: Config):
+    from web_ui.server import bind_page_socket
+
+    try:
+        return bind_page_socket(config.web.host, config.web.port)
+    except OSError as exc:
+        raise ConfigError(f"the phone page cannot listen on {config.web.host}:{config.web.port} "
+                          f"({exc.strerror or exc}); is teachbox already running? Change [web] port "
+                          "or use --port") from None
 
 
 def _eval(args, config: Config) -> int:

@@ -90,7 +90,7 @@ class WebConfig:
     port: int = _doc("port of the phone page (0 = any free port)", 8000)
     threads: int = _doc("web server threads (the page polls; each open request holds one)", 8)
     require_unlock: bool = _doc("changing anything from a browser needs unlocking (pairing or PIN) first", True)
-    pin: str = _doc("PIN that unlocks the page (4 to 12 digits); empty = PIN unlock off, pair with the "
+    pin: str = _doc("PIN that unlocks the page (6 to 12 digits); empty = PIN unlock off, pair with the "
                     "function button instead", "")
     allowed_hosts: list = _doc("extra host names the page may be reached by (IP addresses, localhost and "
                                "this machine's name are always allowed)", ())
@@ -183,8 +183,10 @@ def _check_value(section: str, key: str, value: Any, expected: type) -> Any:
                 for v in value):
             raise ConfigError(f"{where} = {value!r} must be a list of host names")
         return tuple(value)
-    if (section, key) == ("web", "pin") and value and not (value.isdigit() and 4 <= len(value) <= 12):
-        raise ConfigError(f"{where} must be 4 to 12 digits (or empty to turn PIN unlock off)")
+    if (section, key) == ("web", "pin") and value and not (isinstance(value, str) and value.isascii()
+                                                           and value.isdigit() and 6 <= len(value) <= 12):
+        raise ConfigError(f"{where} must be 6 to 12 digits (or empty to turn PIN unlock off); a shorter PIN "
+                          "could be guessed by anyone on the network")
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):

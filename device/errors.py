@@ -50,6 +50,9 @@ class CameraError(TeachboxError, RuntimeError):
     """A camera cannot be opened or stopped delivering frames."""
 
 
+class PanelError(TeachboxError, ValueError):
+    """A front-panel request cannot be done (a real panel's buttons, an unknown button)."""
+
 
 class DataError(TeachboxError, ValueError):
     """An evaluation data set is missing or unusable."""

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-FUNCTION = "function"
+from .vocab import Button
+
+FUNCTION = Button.FUNCTION
 Action = Tuple
 
 

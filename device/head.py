@@ -27,6 +27,7 @@ from typing import Deque, List, Mapping, Optional, Sequence
 import numpy as np
 
 from .errors import ClassIndexError, ClassNameError, StateError
+from .vocab import AnswerState
 
 FIXED_POINT_SCALE = 1 << 20
 MIN_CLASSES = 2
@@ -34,9 +35,13 @@ MAX_CLASSES = 64
 MAX_NAME_LENGTH = 32
 _NAME_PUNCTUATION = frozenset(" -_.,'()&+!?#:/")
 
-STATUS_OK = "ok"
-STATUS_UNKNOWN = "unknown"
-STATUS_EMPTY = "nothing-learned"
+# imagined examples of "something else" beside every class's own: with few examples
+# the box cannot tell a look-alike from the real thing, and its confidence says so
+DOUBT = 1.0
+
+STATUS_OK = AnswerState.OK
+STATUS_UNKNOWN = AnswerState.UNKNOWN
+STATUS_EMPTY = AnswerState.EMPTY
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,11 @@ class Prediction:
     ``status`` is ``"ok"`` (``class_id`` is the answer), ``"unknown"`` (the best
     similarity is under the threshold) or ``"nothing-learned"`` (no class has an
     example yet).  ``scores`` holds the cosine similarity to every class's centroid
-    (NaN for classes without examples); ``probabilities`` a softmax over the taught
-    classes (0 for the others).  ``confidence`` is the answer's probability.
+    (NaN for classes without examples).  ``probabilities`` is a softmax over the
+    taught classes (0 for the others), each weighed by the evidence behind it: a class
+    of ``n`` examples gets at most ``n / (n + DOUBT)`` (see :func:`evidence`), so one
+    example never reads as "100% sure"; what is left is doubt, and the values need
+    not add up to 1.  ``confidence`` is the answer's probability.
     """
 
     status: str
@@ -55,6 +63,11 @@ class Prediction:
     confidence: float
     scores: np.ndarray
     probabilities: np.ndarray
+
+
+def evidence(counts: np.ndarray) -> np.ndarray:
+    """How far examples let a class be trusted: ``n / (n + DOUBT)`` (1 example: 1/2, 9: 9/10)."""
+    return counts / (counts + DOUBT)
 
 
 def validate_class_name(name: object) -> str:
@@ -157,7 +170,7 @@ class NearestCentroidHead:
 
     def centroid(self, class_id: int) -> np.ndarray:
         """The unit-length centroid of a class (zeros while it has no example)."""
-        self._check_class(class_id)
+        self.check_class(class_id)
         self._refresh()
         return self._centroids[class_id].copy()
 
@@ -168,7 +181,7 @@ class NearestCentroidHead:
     # -- teaching ----------------------------------------------------------------
     def teach(self, class_id: int, embedding: np.ndarray) -> bool:
         """Add one example to a class; ``False`` if the embedding is all zeros (nothing to learn)."""
-        self._check_class(class_id)
+        self.check_class(class_id)
         unit = self._normalise(embedding)
         if unit is None:
             return False
@@ -185,7 +198,7 @@ class NearestCentroidHead:
         Only the most recent ``undo_depth`` examples of each class (taught since the
         head was built or loaded) can be undone.
         """
-        self._check_class(class_id)
+        self.check_class(class_id)
         removed = 0
         history = self._history[class_id]
         while removed < n and history:
@@ -198,7 +211,7 @@ class NearestCentroidHead:
 
     def clear(self, class_id: int) -> int:
         """Forget every example of a class (its name stays); returns how many were forgotten."""
-        self._check_class(class_id)
+        self.check_class(class_id)
         forgotten = int(self._counts[class_id])
         self._sums[class_id] = 0
         self._counts[class_id] = 0
@@ -216,7 +229,7 @@ class NearestCentroidHead:
         return forgotten
 
     def rename(self, class_id: int, name: str) -> str:
-        self._check_class(class_id)
+        self.check_class(class_id)
         self._names[class_id] = validate_class_name(name)
         self.generation += 1
         return self._names[class_id]
@@ -237,7 +250,7 @@ class NearestCentroidHead:
         logits = similarities[taught] / self.temperature
         logits -= logits.max()
         weights = np.exp(logits)
-        probabilities[taught] = weights / weights.sum()
+        probabilities[taught] = weights / weights.sum() * evidence(self._counts[taught])
         best = int(np.flatnonzero(taught)[np.argmax(similarities[taught])])
         if self.threshold is not None and scores[best] < self.threshold:
             return Prediction(STATUS_UNKNOWN, None, 0.0, scores, probabilities)
@@ -310,7 +323,8 @@ class NearestCentroidHead:
         return head
 
     # -- internals ---------------------------------------------------------------
-    def _check_class(self, class_id: int) -> None:
+    def check_class(self, class_id: int) -> None:
+        """Raise :class:`ClassIndexError` unless ``class_id`` is one of this head's classes."""
         if not isinstance(class_id, (int, np.integer)) or not 0 <= class_id < self.num_classes:
             raise ClassIndexError(
                 f"class {class_id!r} does not exist: this box has classes 0 to {self.num_classes - 1}"

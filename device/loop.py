@@ -23,11 +23,13 @@ from .camera import OFFLINE, CameraSupervisor
 from .bursts import BurstTeacher
 from .head import STATUS_EMPTY, STATUS_OK, STATUS_UNKNOWN, Prediction
 from .smoothing import MajoritySmoother
-from .storage import Autosaver, ModelIdentity, encode_head
+from .storage import Autosaver, ModelIdentity, StateStore, encode_head
+from .vocab import AnswerState, CameraState
 
 log = logging.getLogger(__name__)
 
 STAGES = ("capture", "preprocess", "invoke", "classify")
+SURE = 0.7  # a shown class at least this confident reads as sure; below, "not sure - maybe ..."
 Answer = Union[int, str]  # a class id, or "unknown" / "nothing-learned"
 
 
@@ -42,6 +44,55 @@ class FrameResult:
     confidence: float  # of the shown answer (0 when it is not a class)
     taught: Optional[int] = None  # class an example was added to in this frame
     seq: int = 0
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    id: int
+    name: str
+    examples: int
+    score: Optional[float]  # cosine similarity to the class centroid (None: no example yet)
+    confidence: float
+
+
+@dataclass(frozen=True)
+class BurstInfo:
+    """The teaching burst going on: what it took and what it passed over as the same picture."""
+
+    class_id: int
+    taught: int
+    skipped: int
+    same_picture: bool
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    name: str
+    state: CameraState
+    error: Optional[str]
+    frames: int
+    sources: Tuple[str, ...] = ()
+    source: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class LoopSnapshot:
+    """A consistent view of the loop, for status pages and other clients (no JSON here)."""
+
+    state: AnswerState
+    answer_id: Optional[int]
+    answer_name: Optional[str]
+    confidence: float
+    sure: bool
+    classes: Tuple[ClassInfo, ...]
+    teaching: Optional[int]
+    burst: Optional[BurstInfo]
+    fps: float
+    latency_ms: Dict[str, float]
+    camera: CameraInfo
+    uptime_s: float
+    saving_error: Optional[str]
+    model: Dict[str, object]  # model, runtime, runtime_version, threads, dim
 
 
 @dataclass
@@ -75,20 +126,27 @@ class TeachLoop:
         ``prepare``, ``infer`` and ``describe``).
     :param head: the classifier head, already loaded or empty.
     :param model: identity of the model, written with every save.
-    :param autosaver: optional :class:`~device.storage.Autosaver`.
+    :param store: where what is learned is saved (a background autosaver, every
+        ``save_interval`` seconds at most); ``None`` keeps it in memory only.
     :param smoothing: frames in the majority vote (1 = off).
+    :param observers: outputs, ``update(result)`` after every frame (see :meth:`add_observer`).
+    :param inputs: objects with ``poll()``, called before every capture (see :meth:`add_input`).
     """
 
     def __init__(self, camera: CameraSupervisor, embedder, head, *, model: ModelIdentity,
-                 autosaver: Optional[Autosaver] = None, smoothing: int = 5,
-                 observers: Sequence[object] = (), teacher: Optional[BurstTeacher] = None) -> None:
+                 store: Optional[StateStore] = None, save_interval: float = 5.0, smoothing: int = 5,
+                 observers: Sequence[object] = (), inputs: Sequence[object] = (),
+                 teacher: Optional[BurstTeacher] = None) -> None:
         self.camera = camera
         self.embedder = embedder
         self.head = head
         self.model = model
-        self.autosaver = autosaver
+        self.autosaver: Optional[Autosaver] = None
+        if store is not None:
+            self.autosaver = Autosaver(store, self.snapshot_state, interval=save_interval)
+            self.autosaver.mark_saved(head.generation)
         self.observers: List[object] = list(observers)
-        self.inputs: List[object] = []  # objects with poll(), called before every capture
+        self.inputs: List[object] = list(inputs)
         self.lock = threading.RLock()
         self._smoother = MajoritySmoother(smoothing)
         self._stats = _Stats()
@@ -96,12 +154,19 @@ class TeachLoop:
         self._started = time.monotonic()
         self._seq = 0
         self.teacher = teacher or BurstTeacher(head.dim)
-        self.panel = None  # the front panel, when there is one (see device.panel)
         self._last: Optional[FrameResult] = None
         self._description = embedder.describe()
 
     def __repr__(self) -> str:
         return f"<TeachLoop camera={self.camera.state} head={self.head!r}>"
+
+    def add_observer(self, observer) -> None:
+        """``observer.update(result)`` is called after every frame, from the loop thread."""
+        self.observers.append(observer)
+
+    def add_input(self, source) -> None:
+        """``source.poll()`` is called before every capture, from the loop thread."""
+        self.inputs.append(source)
 
     # -- requests from other threads ------------------------------------------------
     def start_teaching(self, class_id: int, *, hold: bool = True, examples: int = 1,
@@ -114,7 +179,7 @@ class TeachLoop:
         last :meth:`keep_teaching`, so a phone that drops off the network stops teaching.
         """
         with self.lock:
-            self.head._check_class(class_id)
+            self.head.check_class(class_id)
             # A frame whose capture began before this call (seq <= self._seq) is not eligible.
             burst = self.teacher.start(class_id, self._seq + 1, wanted=examples, hold=hold, pressed=True)
             if lease is not None:
@@ -137,7 +202,7 @@ class TeachLoop:
     def teach_next(self, class_id: int, n: int = 1) -> None:
         """Teach the next ``n`` frames captured after this call to ``class_id`` (one burst)."""
         with self.lock:
-            self.head._check_class(class_id)
+            self.head.check_class(class_id)
             self.teacher.start(class_id, self._seq + 1, wanted=n)
 
     def undo(self) -> Optional[Tuple[int, int]]:
@@ -272,39 +337,48 @@ class TeachLoop:
                     log.exception("closing output %r failed", observer)
 
     # -- status ------------------------------------------------------------------------
+    @property
+    def last_result(self) -> Optional[FrameResult]:
+        """What the last frame gave (its frame is never written to: do not either)."""
+        return self._last
+
     def status_fps(self) -> float:
         return self._stats.fps
 
-    def status(self) -> dict:
-        """A consistent snapshot of everything a status page needs (safe from any thread)."""
+    def snapshot(self) -> LoopSnapshot:
+        """A consistent snapshot of what the loop sees and does (safe from any thread)."""
         with self.lock:
             last = self._last
             prediction = last.prediction if last else None
             scores = prediction.scores if prediction is not None else None
-            classes = [
-                {"id": i, "name": name, "examples": count,
-                 "score": None if scores is None or np.isnan(scores[i]) else round(float(scores[i]), 4),
-                 "confidence": 0.0 if prediction is None else round(float(prediction.probabilities[i]), 4)}
-                for i, (name, count) in enumerate(zip(self.head.names, self.head.counts))
-            ]
+            classes = tuple(
+                ClassInfo(i, name, count,
+                          None if scores is None or np.isnan(scores[i]) else round(float(scores[i]), 4),
+                          0.0 if prediction is None else round(float(prediction.probabilities[i]), 4))
+                for i, (name, count) in enumerate(zip(self.head.names, self.head.counts)))
             answer = last.answer if last else STATUS_UNKNOWN
-            status = {
-                "answer": self.head.names[answer] if isinstance(answer, int) else answer,
-                "answer_id": answer if isinstance(answer, int) else None,
-                "state": STATUS_OK if isinstance(answer, int) else answer,
-                "confidence": round(last.confidence, 4) if last else 0.0,
-                "classes": classes,
-                "teaching": self.teacher.active.class_id if self.teacher.active else None,
-                "fps": round(self._stats.fps, 2),
-                "latency_ms": {k: round(v * 1000, 2) for k, v in self._stats.latency.items()},
-                "camera": {"name": self.camera.camera.name, "state": self.camera.state,
-                           "error": self.camera.error, "frames": self.camera.frames},
-                "uptime_s": round(time.monotonic() - self._started, 1),
-                "saving": {"ok": self.autosaver is None or self.autosaver.last_error is None,
-                           "error": self.autosaver.last_error if self.autosaver else None},
-                **{k: self._description[k] for k in ("model", "runtime", "runtime_version", "threads", "dim")},
-            }
-        return status
+            confidence = last.confidence if last else 0.0
+            active = self.teacher.active
+            burst = None if active is None else BurstInfo(active.class_id, active.taught, active.skipped,
+                                                           active.same_picture)
+            camera = self.camera
+            return LoopSnapshot(
+                state=AnswerState.OK if isinstance(answer, int) else AnswerState(answer),
+                answer_id=answer if isinstance(answer, int) else None,
+                answer_name=self.head.names[answer] if isinstance(answer, int) else None,
+                confidence=round(confidence, 4),
+                sure=isinstance(answer, int) and confidence >= SURE,
+                classes=classes,
+                teaching=None if active is None else active.class_id,
+                burst=burst,
+                fps=round(self._stats.fps, 2),
+                latency_ms={k: round(v * 1000, 2) for k, v in self._stats.latency.items()},
+                camera=CameraInfo(camera.name, CameraState(camera.state), camera.error, camera.frames,
+                                  camera.sources, camera.source),
+                uptime_s=round(time.monotonic() - self._started, 1),
+                saving_error=self.autosaver.last_error if self.autosaver else None,
+                model={k: self._description[k] for k in ("model", "runtime", "runtime_version", "threads", "dim")},
+            )
 
 
 class LogOutput:

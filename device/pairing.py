@@ -1,73 +1,161 @@
-"""Physical-presence pairing: a browser asks, a person presses the function button on the box.
+"""Physical-presence pairing: a browser asks, a person at the box presses the button it names.
 
-Thread-safe; used by the web page (request, poll) and the front panel (approve).
+One request waits at a time.  It carries a *code*: a class button, chosen at random,
+whose LED blinks while the request waits and which the requesting page names ("press
+button 3 on the box").  Only a press of that button approves it; the function button
+(undo) never does, so a press meant for something else cannot approve a stranger.
+A live request is never replaced by another browser's: the others are told which
+button blinks and when it ends.  A browser whose request ended unapproved waits
+``cooldown`` seconds before it may ask again, so one browser cannot keep the box busy
+and the owner gets a turn.
+
+Thread-safe; used by the web page (request, state, cancel), the front panel (approve)
+and the LEDs (:meth:`PairingBroker.pending_code`, a plain read after every frame).
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
-from typing import Callable, Dict, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, Hashable, Optional
+
+from .errors import TeachboxError
+from .vocab import PairState
+
+
+class PairingRefused(TeachboxError):
+    """A pairing request cannot be made now; ``retry_in`` seconds say when it can."""
+
+    def __init__(self, message: str, *, retry_in: float, code: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    """A waiting request: ``code`` is the 0-based class button that approves it."""
+
+    id: str
+    code: int
+    expires_in: float
+
+
+@dataclass
+class _Pending:
+    id: str
+    code: int
+    client: Hashable
+    expiry: float
 
 
 class PairingBroker:
-    """Pending pairing requests, approved by the next function-button press within ``ttl`` seconds."""
+    """
+    :param buttons: how many class buttons the box has (the codes are 0 to ``buttons - 1``).
+    :param ttl: seconds a request waits for its button.
+    :param cooldown: seconds a browser waits after its request ended unapproved.
+    """
 
-    def __init__(self, *, ttl: float = 60.0, cooldown: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, buttons: int, *, ttl: float = 30.0, cooldown: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic, rng: Optional[random.Random] = None) -> None:
+        if buttons < 1:
+            raise ValueError(f"pairing needs at least one class button, not {buttons!r}")
+        self.buttons = buttons
         self.ttl = ttl
         self.cooldown = cooldown
         self._clock = clock
+        self._rng = rng or random.SystemRandom()
         self._lock = threading.Lock()
-        self._pending: Dict[str, float] = {}  # request id -> expiry
-        self._approved: Dict[str, float] = {}
+        self._pending: Optional[_Pending] = None
+        self._approved: Dict[str, float] = {}  # request id -> until when it can be collected
+        self._resting: Dict[Hashable, float] = {}  # client -> when it may ask again
 
-    def request(self) -> Optional[str]:
-        """A new request id, or ``None`` while another browser's request is still fresh.
+    def request(self, client: Hashable, own: Optional[str] = None) -> PairRequest:
+        """A new request for ``client`` (e.g. its address), or ``own`` (an id it holds) if still waiting.
 
-        At most one request waits at a time, shown on the LEDs, so a press of the
-        function button approves only the browser its owner expects.
+        Raises :class:`PairingRefused` while another browser's request waits, or while
+        ``client`` must rest after a request of its own ended unapproved.
         """
         with self._lock:
-            self._expire()
             now = self._clock()
-            if any(expiry - self.ttl + self.cooldown > now for expiry in self._pending.values()):
-                return None
-            self._pending.clear()
-            request_id = secrets.token_urlsafe(16)
-            self._pending[request_id] = now + self.ttl
-            return request_id
+            self._expire(now)
+            pending = self._pending
+            if pending is not None:
+                if own is not None and pending.id == own:
+                    return PairRequest(pending.id, pending.code, pending.expiry - now)
+                raise PairingRefused(
+                    f"another browser is asking to unlock (button {pending.code + 1} blinks on the box); "
+                    f"try again in {_seconds(pending.expiry - now)}",
+                    retry_in=pending.expiry - now, code=pending.code)
+            rest = self._resting.get(client, 0.0) - now
+            if rest > 0:
+                raise PairingRefused(f"your last request ended without a press; you can ask again in "
+                                     f"{_seconds(rest)}", retry_in=rest)
+            self._pending = _Pending(secrets.token_urlsafe(16), self._rng.randrange(self.buttons), client,
+                                     now + self.ttl)
+            return PairRequest(self._pending.id, self._pending.code, self.ttl)
 
-    def has_pending(self) -> bool:
-        """Asked after every frame (for the LEDs): a plain read, no clean-up."""
-        now = self._clock()
+    def pending(self) -> Optional[PairRequest]:
+        """The waiting request, if any (every page shows it)."""
         with self._lock:
-            return any(expiry >= now for expiry in self._pending.values())
+            now = self._clock()
+            self._expire(now)
+            pending = self._pending
+            return None if pending is None else PairRequest(pending.id, pending.code, pending.expiry - now)
 
-    def approve_pending(self) -> bool:
-        """The function button was pressed: approve every waiting request. ``False`` if none waited."""
+    def pending_code(self) -> Optional[int]:
+        """The button whose LED blinks, or ``None``: a plain read, asked after every frame."""
+        pending = self._pending
+        return pending.code if pending is not None and pending.expiry >= self._clock() else None
+
+    def approve(self, button: int) -> bool:
+        """Class ``button`` was pressed: approve the request it is the code of. ``False`` if none."""
         with self._lock:
-            self._expire()
-            if not self._pending:
+            now = self._clock()
+            self._expire(now)
+            pending = self._pending
+            if pending is None or pending.code != button:
                 return False
-            self._approved.update(self._pending)
-            self._pending.clear()
+            self._approved[pending.id] = now + self.ttl
+            self._pending = None
             return True
 
-    def state(self, request_id: str) -> str:
-        """``pending``, ``approved`` (once: the id is used up) or ``unknown`` (expired, never made)."""
+    def cancel(self, request_id: str) -> bool:
+        """The browser gave up its request; it rests like one that expired."""
         with self._lock:
-            self._expire()
-            if self._approved.pop(request_id, None) is not None:
-                return "approved"
-            return "pending" if request_id in self._pending else "unknown"
+            pending = self._pending
+            if pending is None or pending.id != request_id:
+                return False
+            self._end(pending, self._clock())
+            return True
 
-    def _expire(self) -> None:
-        now = self._clock()
-        for table in (self._pending, self._approved):
-            for key in [k for k, expiry in table.items() if expiry < now]:
+    def state(self, request_id: str) -> PairState:
+        """``pending``, ``approved`` (once: the id is used up) or ``unknown`` (ended, never made)."""
+        with self._lock:
+            self._expire(self._clock())
+            if self._approved.pop(request_id, None) is not None:
+                return PairState.APPROVED
+            pending = self._pending
+            return PairState.PENDING if pending is not None and pending.id == request_id else PairState.UNKNOWN
+
+    def _expire(self, now: float) -> None:
+        if self._pending is not None and self._pending.expiry < now:
+            self._end(self._pending, now)
+        for table in (self._approved, self._resting):
+            for key in [k for k, until in table.items() if until < now]:
                 del table[key]
 
+    def _end(self, pending: _Pending, now: float) -> None:
+        self._pending = None
+        self._resting[pending.client] = now + self.cooldown
+
     def __repr__(self) -> str:
-        return f"<PairingBroker pending={len(self._pending)}>"
+        code = self.pending_code()
+        return f"<PairingBroker pending={'none' if code is None else f'button {code + 1}'}>"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{max(1, round(seconds))} s"

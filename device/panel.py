@@ -16,7 +16,8 @@ import queue
 import threading
 import time
 import warnings
-from typing import Callable, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from gpiozero import LED, PWMLED, Button, Device
 from gpiozero.exc import BadPinFactory
@@ -24,13 +25,27 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from .camera import OFFLINE, is_raspberry_pi
 from .config import PanelConfig
-from .errors import ConfigError
+from .errors import ConfigError, PanelError
 from .gestures import FUNCTION, Gestures
-from .leds import LedView, led_levels
+from .leds import LedView, led_state
+from .vocab import LedPattern
 
 log = logging.getLogger(__name__)
 
 RESERVED_PINS = {0: "ID_SD (HAT EEPROM)", 1: "ID_SC (HAT EEPROM)"}
+ButtonName = Union[int, str]  # a class number (0-based) or FUNCTION
+
+
+@dataclass(frozen=True)
+class PanelView:
+    """What the front panel shows and which of its buttons are down."""
+
+    leds: Tuple[float, ...]
+    status_led: Optional[float]
+    buttons: Tuple[bool, ...]
+    function: bool
+    simulated: bool
+    pattern: LedPattern
 
 
 def pin_uses(config: PanelConfig) -> Dict[str, int]:
@@ -73,14 +88,15 @@ def make_pin_factory(mode: str, *, simulate: bool = False, on_pi: Optional[bool]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return Device._default_pin_factory()
+            Device.ensure_pin_factory()  # gpiozero's own choice (lgpio on a Pi), or GPIOZERO_PIN_FACTORY
+        return Device.pin_factory
     except BadPinFactory as exc:
         if on_pi if on_pi is not None else is_raspberry_pi():
             raise ConfigError(
                 f"this Raspberry Pi's GPIO cannot be used ({exc}): install lgpio "
                 "(sudo apt install python3-lgpio, venv made with --system-site-packages), "
                 "or set [panel] gpio = \"off\" to run without buttons and LEDs") from None
-        log.warning("no GPIO here (%s): the front panel is simulated", exc)
+        log.debug("no GPIO here (%s): the front panel is simulated", exc)
         return MockFactory(pin_class=MockPWMPin)
 
 
@@ -90,10 +106,13 @@ class Panel:
     :param loop: the loop to teach and read.
     :param config: the ``[panel]`` configuration.
     :param pin_factory: a gpiozero pin factory (keyword-only, as in gpiozero).
+    :param pairing: a :class:`~device.pairing.PairingBroker`: pressing the class button
+        its waiting request names approves it (and teaches nothing).
     :param clock: monotonic seconds (tests pass their own).
     """
 
-    def __init__(self, loop, config: PanelConfig, *, pin_factory, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, loop, config: PanelConfig, *, pin_factory, pairing=None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         validate_pins(config, loop.head.num_classes)
         self.loop = loop
         self.config = config
@@ -114,8 +133,10 @@ class Panel:
         if config.status_led >= 0:
             self.status_led = self._claim(LED(config.status_led, active_high=config.led_active_high,
                                               pin_factory=pin_factory))
-        self.pairing = None  # a device.pairing.PairingBroker: a short function press approves it
+        self.pairing = pairing
+        self._approving: Optional[int] = None  # the class button that approved a pairing, until let go
         self._boot = clock()
+        self._pattern = LedPattern.BOOT
         self._feedback = None
         self._last_taught = -math.inf
         self._written = None
@@ -123,6 +144,46 @@ class Panel:
     def __repr__(self) -> str:
         pins = ", ".join(f"{u}=GPIO{p}" for u, p in pin_uses(self.config).items())
         return f"<Panel {pins} gestures={self.gestures!r}>"
+
+    def describe(self) -> str:
+        """One line for a person: which pins, and whether the panel is real or simulated."""
+        buttons = ", ".join(str(pin) for pin in self.config.class_buttons)
+        leds = ", ".join(str(pin) for pin in self.config.class_leds)
+        where = "simulated (on the phone page)" if self.simulated else "GPIO"
+        return (f"{len(self.class_buttons)} class buttons on GPIO {buttons}, LEDs on GPIO {leds}, "
+                f"function button on GPIO {self.config.function_button}: {where}")
+
+    # -- for clients of the box -----------------------------------------------------------
+    @property
+    def simulated(self) -> bool:
+        """The pins are gpiozero's mock pins: nobody can press these buttons but software."""
+        return isinstance(self.pin_factory, MockFactory)
+
+    def press(self, button: ButtonName) -> None:
+        """Press a simulated button (as a finger would: the pin goes low)."""
+        self._simulated_button(button).pin.drive_low()
+
+    def release(self, button: ButtonName) -> None:
+        self._simulated_button(button).pin.drive_high()
+
+    def view(self) -> PanelView:
+        return PanelView(
+            leds=tuple(round(float(led.value), 3) for led in self.class_leds),
+            status_led=None if self.status_led is None else float(self.status_led.value),
+            buttons=tuple(b.is_pressed for b in self.class_buttons),
+            function=self.function_button.is_pressed,
+            simulated=self.simulated,
+            pattern=self._pattern,
+        )
+
+    def _simulated_button(self, button: ButtonName) -> Button:
+        if not self.simulated:
+            raise PanelError("the front panel is real on this box: press its buttons")
+        if button == FUNCTION:
+            return self.function_button
+        if isinstance(button, int) and not isinstance(button, bool) and 0 <= button < len(self.class_buttons):
+            return self.class_buttons[button]
+        raise PanelError(f"button must be 0 to {len(self.class_buttons) - 1} or {FUNCTION!r}, not {button!r}")
 
     def _claim(self, device):
         self._devices.append(device)
@@ -164,22 +225,27 @@ class Panel:
         teaching = burst.class_id if burst is not None and burst.pressed and camera_ok else None
         view = LedView(answer=result.answer, confidence=result.confidence, fault=not camera_ok,
                        teaching=teaching, last_taught=self._last_taught, countdown=self.gestures.countdown(now),
-                       pairing=self.pairing is not None and self.pairing.has_pending(),
+                       pairing=self.pairing.pending_code() if self.pairing is not None else None,
                        feedback=self._feedback, boot_started=self._boot)
-        self._write(*led_levels(view, now, len(self.class_leds), pwm=self.config.pwm))
+        self._pattern, levels, status = led_state(view, now, len(self.class_leds), pwm=self.config.pwm)
+        self._write(levels, status)
 
     def _apply(self, action, now: float, camera_ok: bool) -> None:
         kind = action[0]
-        if kind == "teach":
+        if kind in ("hold", "release") and action[1] == self._approving:
+            if kind == "release":
+                self._approving = None  # that press approved a pairing: it teaches nothing
+        elif kind == "teach" and self.pairing is not None and self.pairing.approve(action[1]):
+            self._approving = action[1]
+            self._feedback = ("abort", None, now)  # one short flash: the browser is unlocked
+            log.info("button %d pressed: the browser that asked is unlocked", action[1] + 1)
+        elif kind == "teach":
             if camera_ok:  # nothing is taught while the camera is offline
                 self.loop.start_teaching(action[1], hold=False)
         elif kind == "hold":
             self.loop.hold_teaching(action[1])
         elif kind == "release":
             self.loop.stop_teaching(action[1])
-        elif kind == "undo" and self.pairing is not None and self.pairing.approve_pending():
-            self._feedback = ("abort", None, now)  # one short flash: the phone is unlocked
-            log.info("function button pressed: a browser is paired")
         elif kind == "undo":
             undone = self.loop.undo()
             self._feedback = ("undo", undone[0] if undone else None, now)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+import tempfile
 import threading
 import urllib.request
 from importlib import metadata
@@ -117,43 +118,32 @@ def check_head(embedder, embeddings) -> None:
               f"confidence {prediction.confidence:.3f})")
 
 
-def build_box(embedder):
-    """Loop + mock panel + frame tap, wired as tests/test_panel.py and tests/test_web_api.py do."""
+def build_box(embedder, state_dir):
+    """The appliance as `teachbox run` builds it (device.app.build_box), on gpiozero's MockFactory."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from device.bursts import BurstTeacher
-    from device.camera import CameraSupervisor, SyntheticCamera
-    from device.config import PanelConfig
-    from device.head import NearestCentroidHead
-    from device.loop import TeachLoop
-    from device.panel import Panel
-    from device.storage import model_identity
-    from web_ui.app import FrameTap
+    from device.app import build_box as build
+    from device.camera import SyntheticCamera
+    from device.config import Config
 
     factory = MockFactory(pin_class=MockPWMPin)
     camera = SyntheticCamera(fps=0, source=SCENES[0])
     # generous timeouts: under emulation a frame takes far longer than on a Pi
-    supervisor = CameraSupervisor(camera, timeout=60.0, open_timeout=60.0, backoff=(0.05, 0.1))
-    teacher = BurstTeacher(embedder.dim, rate=1e6, duplicate_similarity=0.98)
-    loop = TeachLoop(supervisor, embedder, NearestCentroidHead(embedder.dim, 4),
-                     model=model_identity(embedder.describe()), teacher=teacher, smoothing=1)
+    config = (Config().override("storage", state_dir=str(state_dir)).override("camera", timeout=60.0)
+              .override("teaching", rate=100.0).override("head", smoothing=1))
     clock = Clock()
-    panel = Panel(loop, PanelConfig(), pin_factory=factory, clock=clock)
-    loop.panel = panel
-    loop.inputs.append(panel)
-    loop.observers.append(panel)
-    frames = FrameTap()
-    loop.observers.append(frames)
+    box = build(config, embedder=embedder, camera=camera, pin_factory=factory, clock=clock)
     clock.t += 5  # past the boot chase
-    return loop, panel, factory, camera, clock, frames
+    return box, factory, camera, clock
 
 
 def led_states(factory):
     return [round(float(factory.pin(p).state), 3) for p in LEDS]
 
 
-def check_panel(loop, factory, camera, clock) -> None:
+def check_panel(box, factory, camera, clock) -> None:
     print("3. front panel on gpiozero's MockFactory", flush=True)
+    loop = box.loop
     result = loop.step()
     check(result.answer == "nothing-learned" and led_states(factory) == [0, 0, 0, 0],
           f"nothing learned yet: no class LED lit (LEDs {led_states(factory)})")
@@ -177,15 +167,15 @@ def check_panel(loop, factory, camera, clock) -> None:
     check(loop.head.counts[:2] == [1, 1], f"no extra examples taught (counts {loop.head.counts})")
 
 
-def check_page(loop, frames) -> None:
+def check_page(box) -> None:
     from waitress.server import create_server
 
     from device.config import WebConfig
     from web_ui.app import create_app
 
     print("4. phone page", flush=True)
-    app = create_app({"TESTING": True}, loop=loop, web=WebConfig(), frames=frames)
-    expected = loop.head.names[loop.status()["answer_id"]]
+    app = create_app({"TESTING": True}, box=box, web=WebConfig())
+    expected = box.snapshot().loop.answer_name
     client = app.test_client()
     response = client.get("/api/status")
     data = response.get_json()
@@ -219,13 +209,14 @@ def main(argv) -> int:
         return 2
     model_path = Path(argv[1])
     report_platform()
-    loop = panel = None
+    box = None
+    state = tempfile.TemporaryDirectory()
     try:
         embedder, embeddings = check_embedder(model_path)
         check_head(embedder, embeddings)
-        loop, panel, factory, camera, clock, frames = build_box(embedder)
-        check_panel(loop, factory, camera, clock)
-        check_page(loop, frames)
+        box, factory, camera, clock = build_box(embedder, state.name)
+        check_panel(box, factory, camera, clock)
+        check_page(box)
     except Exception as exc:
         import traceback
 
@@ -233,10 +224,9 @@ def main(argv) -> int:
         print(f"arm64 smoke FAILED on {platform.machine()} after {len(CHECKS)} checks: {exc}", file=sys.stderr)
         return 1
     finally:
-        if loop is not None:
-            loop.close()
-        if panel is not None:
-            panel.close()
+        if box is not None:
+            box.close()
+        state.cleanup()
     print(f"arm64 smoke OK on {platform.machine()}: {len(CHECKS)} checks passed "
           f"(numpy {np.__version__}, ml_dtypes {version('ml_dtypes')}, ai-edge-litert {version('ai-edge-litert')})")
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,45 +26,50 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from device.camera import CameraSupervisor, FolderCamera, SyntheticCamera  # noqa: E402
+from device.camera import FolderCamera, SyntheticCamera  # noqa: E402
 from device.embedder import Embedder  # noqa: E402
 from device.head import NearestCentroidHead  # noqa: E402
-from device.loop import TeachLoop  # noqa: E402
 from device.models import DEFAULT_MODEL  # noqa: E402
-from device.storage import model_identity  # noqa: E402
+
+
+def bench_config(model, threads, state_dir):
+    """The config both benchmarks build the box from (``device.app.build_box``, as `teachbox run`)."""
+    from device.config import Config
+
+    return (Config().override("model", path=str(model), threads=threads or 0)
+            .override("storage", state_dir=str(state_dir)).override("web", host="127.0.0.1", port=0)
+            .override("panel", gpio="mock"))
 
 
 def bench_loop(embedder, camera, frames):
-    head = NearestCentroidHead(embedder.dim, 4)
-    loop = TeachLoop(CameraSupervisor(camera), embedder, head, model=model_identity(embedder.describe()))
-    loop.teach_next(0, 3)
-    for _ in range(10):  # warm up, teach a class so classify does real work
-        loop.step()
-    started = time.perf_counter()
-    for _ in range(frames):
-        loop.step()
-    elapsed = time.perf_counter() - started
-    status = loop.status()
-    loop.camera.close()
-    return frames / elapsed, status["latency_ms"]
+    from device.app import build_box
+
+    with tempfile.TemporaryDirectory() as tmp:
+        box = build_box(bench_config(embedder.model_path, embedder.num_threads, tmp), embedder=embedder, camera=camera)
+        box.loop.teach_next(0, 3)
+        for _ in range(10):  # warm up, teach a class so classify does real work
+            box.step()
+        started = time.perf_counter()
+        for _ in range(frames):
+            box.step()
+        elapsed = time.perf_counter() - started
+        latency = box.snapshot().loop.latency_ms
+        box.close()
+    return frames / elapsed, latency
 
 
 def bench_page(model, threads, clients, pause, seconds=4.0):
     """Loop fps with ``clients`` threads fetching /api/status and /api/frame.jpg, ``pause`` s apart."""
-    import tempfile
     import threading
     import urllib.request
 
-    from device.app import build_loop
-    from device.config import Config
+    from device.app import build_box
     from web_ui.server import PageServer
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = (Config().override("model", path=model, threads=threads or 0)
-                  .override("storage", state_dir=tmp).override("web", host="127.0.0.1", port=0)
-                  .override("panel", gpio="mock"))
-        loop = build_loop(config, simulate=True, camera=SyntheticCamera(size=(224, 224), fps=0))
-        page = PageServer(loop, config)
+        config = bench_config(model, threads, tmp)
+        box = build_box(config, simulate=True, camera=SyntheticCamera(size=(224, 224), fps=0))
+        page = PageServer(box, config)
         page.start()
         base = f"http://127.0.0.1:{page.port}"
         stop = threading.Event()
@@ -76,24 +82,27 @@ def bench_page(model, threads, clients, pause, seconds=4.0):
                     fetched[0] += 1
                 stop.wait(pause)
 
-        runner = threading.Thread(target=loop.run)
+        def frames():
+            return box.snapshot().loop.camera.frames
+
+        runner = threading.Thread(target=box.run)
         runner.start()
         time.sleep(1.0)
         workers = [threading.Thread(target=client) for _ in range(clients)]
         for worker in workers:
             worker.start()
-        frames = loop.camera.frames
+        before = frames()
         started = time.perf_counter()
         time.sleep(seconds)
-        fps = (loop.camera.frames - frames) / (time.perf_counter() - started)
+        fps = (frames() - before) / (time.perf_counter() - started)
         requests = fetched[0] / (time.perf_counter() - started)
         stop.set()
         for worker in workers:
             worker.join()
-        loop.stop()
+        box.stop()
         runner.join()
         page.close()
-        loop.close()
+        box.close()
         return fps, requests
 
 

@@ -71,3 +71,29 @@ def hanging_camera():
     camera = HangingCamera()
     yield camera
     camera.release.set()
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (``clock.t += 5``)."""
+
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def box_config(state_dir, **sections):
+    """The config tests build boxes from: state in ``state_dir``, every frame can teach, no smoothing.
+
+    ``sections`` override more, e.g. ``web={"pin": "246813"}``.
+    """
+    from device.config import Config
+
+    config = (Config().override("storage", state_dir=str(state_dir))
+              .override("teaching", rate=100.0, duplicate_similarity=0.98)
+              .override("head", smoothing=1)
+              .override("camera", timeout=2.0))
+    for section, values in sections.items():
+        config = config.override(section, **values)
+    return config

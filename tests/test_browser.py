@@ -1,6 +1,6 @@
 """The phone page in a real browser (Debian's Chromium driven by Playwright).
 
-The appliance is built as ``teachbox run`` builds it (``build_loop`` with the synthetic
+The appliance is built as ``teachbox run`` builds it (``build_box`` with the synthetic
 camera and the simulated front panel, the real model, ``PageServer`` on waitress); the
 browser is a phone (360x640, touch, mobile) unless said otherwise.  Every assertion is
 about what a user sees on the page; waits are generous (``TIMEOUT``) and say only "it
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from device.app import build_loop
+from device.app import build_box
 from device.config import Config
 from web_ui.server import PageServer
 
@@ -39,7 +39,7 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
-PIN = "2468"
+PIN = "246813"
 TIMEOUT = 15_000  # ms: generous, only to fail instead of hanging
 PHONE = {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
@@ -49,18 +49,17 @@ SETUP_HINT = "run `scripts/dev.sh test` (it installs Debian's chromium and the p
 
 # -- the appliance --------------------------------------------------------------------------
 
-class Box:
+class Served:
     """The running appliance: loop thread + page server."""
 
-    def __init__(self, loop, page_server, thread):
-        self.loop = loop
+    def __init__(self, box, page_server, thread):
+        self.box = box
         self.server = page_server
         self.thread = thread
         self.url = f"http://127.0.0.1:{page_server.port}/"
 
     def counts(self):
-        with self.loop.lock:
-            return list(self.loop.head.counts)
+        return [c.examples for c in self.box.snapshot().loop.classes]
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +70,14 @@ def box(model_path, tmp_path_factory):
               .override("storage", state_dir=str(state))
               .override("camera", source="synthetic")
               .override("web", host="127.0.0.1", port=0, pin=PIN))
-    loop = build_loop(config, simulate=True)
-    page_server = PageServer(loop, config)
+    appliance = build_box(config, simulate=True)
+    page_server = PageServer(appliance, config)
     page_server.start()
     crashed = []
 
     def run():
         try:
-            loop.run()
+            appliance.run()
         except BaseException as exc:  # noqa: BLE001 - reported below
             crashed.append(exc)
             raise
@@ -86,12 +85,12 @@ def box(model_path, tmp_path_factory):
     thread = threading.Thread(target=run, name="teachbox-loop", daemon=True)
     thread.start()
     try:
-        yield Box(loop, page_server, thread)
+        yield Served(appliance, page_server, thread)
     finally:
-        loop.stop()
+        appliance.stop()
         thread.join(timeout=15)
         page_server.close()
-        loop.close()
+        appliance.close()
     assert not thread.is_alive(), "the loop thread did not stop"
     assert not crashed, f"the loop crashed: {crashed[0]!r}"
 
@@ -419,7 +418,7 @@ def test_virtual_leds_follow_the_answer(page, box):
             screenshot(page, "phone-05-leds-blue-box")
 
 
-def test_pairing_with_the_simulated_function_button(browser, box):
+def test_pairing_with_the_simulated_button_the_box_names(browser, box):
     counts = box.counts()
     first = new_context(browser, box)
     second = new_context(browser, box)
@@ -431,10 +430,9 @@ def test_pairing_with_the_simulated_function_button(browser, box):
             expect(teach_buttons(page).nth(i)).to_be_disabled()
         page.locator("#unlock-pair").click()
         expect(page.locator("#pair-pending")).to_be_visible()
-        expect(page.locator("#pair-pending")).to_contain_text("Press the function button on the box")
         screenshot(page, "phone-06-pairing-pending")
-
-        page.locator('.sim-button[data-button="function"]').click()  # a short press at the box
+        code = api_status(page)["auth"]["pair"]["code"]
+        page.locator(f'.sim-button[data-button="{code - 1}"]').click()  # a short press at the box
         expect(page.locator("#lock-title")).to_have_text("Unlocked")
         for i in range(4):
             expect(teach_buttons(page).nth(i)).to_be_enabled()

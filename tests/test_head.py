@@ -183,7 +183,7 @@ def test_one_class_taught_answers_it_for_anything():
         p = head.predict(rng(10 + i).standard_normal(DIM))
         assert p.status == STATUS_OK
         assert p.class_id == 2
-        assert p.confidence == pytest.approx(1.0)
+        assert p.confidence == pytest.approx(0.5)  # one example: only half sure, however alone it is
         assert np.isnan(p.scores[[0, 1, 3]]).all()
         assert not np.isnan(p.scores[2])
 
@@ -202,14 +202,14 @@ def test_well_separated_clusters_are_classified_right(num_classes):
         assert p.confidence == p.probabilities[class_id]
 
 
-def test_probabilities_sum_to_one_over_taught_classes():
+def test_probabilities_are_a_softmax_weighed_by_the_examples_behind_each_class():
     _, train, test = clusters(6, seed=3)
     head = NearestCentroidHead(DIM, 8)
     for class_id, emb in train:
         head.teach(class_id, emb)
     for _, emb in test:
         p = head.predict(emb)
-        assert p.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+        assert p.probabilities.sum() == pytest.approx(5 / 6, abs=1e-5)  # 5 examples each: 1/6 is doubt
         assert (p.probabilities[:6] > 0).all()
         assert (p.probabilities[6:] == 0).all()
         assert np.isnan(p.scores[6:]).all()
@@ -572,3 +572,20 @@ def test_from_state_applies_options():
     assert head.predict(-np.ones(8)).status == STATUS_UNKNOWN
     with pytest.raises(StateError):
         NearestCentroidHead.from_state(meta, arrays, threshold=2.0)
+
+
+def test_one_example_per_class_never_reads_as_sure_and_more_examples_raise_confidence():
+    """A newcomer taught one example per class saw "99% sure"; more examples earn more confidence."""
+    _, train, test = clusters(3, seed=8)
+    confidences = []
+    for shots in (1, 2, 5):
+        head = NearestCentroidHead(DIM, 3)
+        taught = {c: 0 for c in range(3)}
+        for class_id, emb in train:
+            if taught[class_id] < shots:
+                head.teach(class_id, emb)
+                taught[class_id] += 1
+        right = [head.predict(emb) for class_id, emb in test if head.predict(emb).class_id == class_id]
+        confidences.append(max(p.confidence for p in right))
+    assert confidences[0] <= 0.5
+    assert confidences[0] < confidences[1] < confidences[2] <= 5 / 6 + 1e-6

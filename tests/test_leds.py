@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from device.leds import (FAULT_PERIOD, FEEDBACK_SECONDS, MIN_LEVEL, TAUGHT_BLINK, LedView,
+from device.leds import (FAULT_PERIOD, FEEDBACK_SECONDS, MIN_LEVEL, TAUGHT_BLINK, LedView, led_state,
                          boot_seconds, led_levels)
+from device.vocab import LedPattern
 
 STEP = 0.02  # sampling step, seconds
 
@@ -328,9 +329,23 @@ def test_default_view_is_dark_class_leds_status_on():
     assert math.isinf(LedView().boot_started)
 
 
-def test_a_pending_pairing_alternates_odd_and_even_leds():
-    view = LedView(answer=0, confidence=1.0, pairing=True)
-    first = led_levels(view, 100.0, 4)[0]
-    second = led_levels(view, 100.3, 4)[0]
-    assert {first, second} == {(1.0, 0.0, 1.0, 0.0), (0.0, 1.0, 0.0, 1.0)}
-    assert led_levels(LedView(fault=True, pairing=True), 100.0, 4)[0] == (1.0,) * 4  # a fault comes first
+def test_a_pending_pairing_blinks_only_the_led_of_the_button_that_approves_it():
+    view = LedView(answer=0, confidence=1.0, pairing=2)
+    seen = {led_state(view, 100.0 + t / 20, 4)[1:] for t in range(20)}
+    assert {levels for levels, _ in seen} == {(0.0, 0.0, 1.0, 0.0), (0.0, 0.0, 0.0, 0.0)}
+    assert led_state(view, 100.0, 4)[0] == LedPattern.PAIRING
+    fault = led_state(LedView(fault=True, pairing=2), 100.0, 4)
+    assert fault[0] == LedPattern.FAULT and fault[1] == (1.0,) * 4  # a fault comes first
+
+
+@pytest.mark.parametrize("view, pattern", [
+    (LedView(), LedPattern.OFF),
+    (LedView(answer=1, confidence=0.9), LedPattern.ANSWER),
+    (LedView(teaching=1), LedPattern.TEACHING),
+    (LedView(feedback=("undo", 1, 99.9)), LedPattern.FEEDBACK),
+    (LedView(countdown=0.5), LedPattern.COUNTDOWN),
+    (LedView(fault=True), LedPattern.FAULT),
+    (LedView(boot_started=99.9), LedPattern.BOOT),
+])
+def test_the_pattern_shown_is_named(view, pattern):
+    assert led_state(view, 100.0, 4)[0] == pattern

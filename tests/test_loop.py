@@ -10,13 +10,14 @@ import time
 
 import numpy as np
 
-from device.app import build_loop, load_head
+from device.app import build_box, load_head
 from device.bursts import BurstTeacher
 from device.camera import OFFLINE, ONLINE, CameraSupervisor, FolderCamera, SyntheticCamera
 from device.config import Config
 from device.head import NearestCentroidHead
 from device.loop import TeachLoop
-from device.storage import Autosaver, StateStore, model_identity
+from device.storage import StateStore, model_identity
+from device.vocab import AnswerState
 
 OBJECTS = ["obj002", "obj003", "obj004", "obj005", "obj006"]
 SHOTS = 5
@@ -28,10 +29,8 @@ def make_loop(embedder, camera, state_dir, *, classes=5, interval=3600.0, smooth
     loaded = store.load(identity)
     head = loaded.head or NearestCentroidHead(embedder.dim, classes)
     supervisor = CameraSupervisor(camera, timeout=timeout, open_timeout=max(timeout, 1.0), backoff=(0.05, 0.1))
-    loop = TeachLoop(supervisor, embedder, head, model=identity, smoothing=smoothing, teacher=teacher)
-    loop.autosaver = Autosaver(store, loop.snapshot_state, interval=interval)
-    loop.autosaver.mark_saved(head.generation)
-    return loop
+    return TeachLoop(supervisor, embedder, head, model=identity, store=store, save_interval=interval,
+                     smoothing=smoothing, teacher=teacher)
 
 
 def teach_objects(loop, camera):
@@ -62,7 +61,7 @@ def test_teach_five_objects_then_recognise_their_other_views(embedder, coil100, 
             total += 1
         # the shown (smoothed) answer has settled on the object
         assert result.answer == class_id
-        assert loop.status()["answer"] == name
+        assert loop.snapshot().answer_name == name
     accuracy = right / total
     assert accuracy >= 0.95, f"only {right}/{total} views answered right"
 
@@ -73,25 +72,26 @@ def test_status_snapshot_has_what_the_page_needs(embedder, tmp_path):
     loop.teach_next(0, 2)
     for _ in range(4):
         loop.step()
-    status = loop.status()
-    assert status["answer"] == "Class 1" and status["answer_id"] == 0
-    assert 0 < status["confidence"] <= 1
-    assert [c["examples"] for c in status["classes"]] == [2, 0, 0, 0]
-    assert status["classes"][0]["score"] > 0.5 and status["classes"][1]["score"] is None
-    assert status["camera"]["state"] == ONLINE
-    assert status["fps"] > 0
-    assert set(status["latency_ms"]) == {"capture", "preprocess", "invoke", "classify"}
-    assert all(v > 0 for v in status["latency_ms"].values())
-    assert status["runtime"] in ("ai-edge-litert", "tflite-runtime")
-    assert status["threads"] == 2 and status["uptime_s"] >= 0
-    assert status["model"].endswith(".tflite")
+    status = loop.snapshot()
+    assert status.answer_name == "Class 1" and status.answer_id == 0 and status.state == AnswerState.OK
+    assert 0 < status.confidence <= 0.667 and not status.sure  # two examples: not sure yet
+    assert [c.examples for c in status.classes] == [2, 0, 0, 0]
+    assert status.classes[0].score > 0.5 and status.classes[1].score is None
+    assert status.camera.state == ONLINE
+    assert status.fps > 0
+    assert set(status.latency_ms) == {"capture", "preprocess", "invoke", "classify"}
+    assert all(v > 0 for v in status.latency_ms.values())
+    assert status.model["runtime"] in ("ai-edge-litert", "tflite-runtime")
+    assert status.model["threads"] == 2 and status.uptime_s >= 0
+    assert status.model["model"].endswith(".tflite")
 
 
 def test_nothing_learned_is_not_a_random_class(embedder, tmp_path):
     loop = make_loop(embedder, SyntheticCamera(fps=0), tmp_path)
     result = loop.step()
     assert result.answer == "nothing-learned"
-    assert loop.status()["answer"] == "nothing-learned" and loop.status()["answer_id"] is None
+    status = loop.snapshot()
+    assert status.state == AnswerState.EMPTY and status.answer_id is None and status.answer_name is None
 
 
 def test_teaching_uses_only_frames_captured_after_the_request(embedder, tmp_path):
@@ -144,15 +144,15 @@ def test_restart_keeps_what_was_learned(embedder, coil100, tmp_path):
     np.testing.assert_array_equal(after.scores, before.scores)
 
 
-def test_build_loop_from_config_loads_saved_state(model_path, tmp_path):
+def test_build_box_from_config_loads_saved_state(model_path, tmp_path):
     config = Config().override("model", path=str(model_path), threads=1).override("storage", state_dir=str(tmp_path))
-    loop = build_loop(config, simulate=True, camera=SyntheticCamera(fps=0))
-    loop.teach_next(3, 2)
+    box = build_box(config, simulate=True, camera=SyntheticCamera(fps=0))
+    box.loop.teach_next(3, 2)
     for _ in range(3):
-        loop.step()
-    loop.close()
-    reloaded = build_loop(config, simulate=True, camera=SyntheticCamera(fps=0))
-    assert reloaded.head.counts == [0, 0, 0, 2]
+        box.step()
+    box.close()
+    reloaded = build_box(config, simulate=True, camera=SyntheticCamera(fps=0))
+    assert [c.examples for c in reloaded.snapshot().loop.classes] == [0, 0, 0, 2]
     reloaded.close()
 
 
@@ -172,9 +172,9 @@ def test_a_camera_that_stops_never_hangs_the_loop(embedder, tmp_path, hanging_ca
     loop.start_teaching(0)
     result = loop.step()
     assert result.camera_state == OFFLINE and result.frame is None and result.taught is None
-    status = loop.status()
-    assert status["camera"]["state"] == OFFLINE
-    assert "no frame" in status["camera"]["error"]
+    camera = loop.snapshot().camera
+    assert camera.state == OFFLINE
+    assert "no frame" in camera.error
     assert loop.head.counts[0] == 0  # nothing is taught while the camera is offline
 
 

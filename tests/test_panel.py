@@ -46,8 +46,8 @@ def build(embedder, factory, *, camera=None, timeout=2.0, **panel_options):
     clock = Clock()
     config = PanelConfig(hold_time=0.5, clear_all_time=5.0, **panel_options)
     panel = Panel(loop, config, pin_factory=factory, clock=clock)
-    loop.inputs.append(panel)
-    loop.observers.append(panel)
+    loop.add_input(panel)
+    loop.add_observer(panel)
     clock.t += 5  # past the boot chase
     return loop, panel, clock, camera
 

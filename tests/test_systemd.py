@@ -168,7 +168,7 @@ def test_ready_once_then_watchdog_only_after_processed_frames(embedder, notify_s
                      NearestCentroidHead(embedder.dim, 4), model=model_identity(embedder.describe()))
     clock = [0.0]
     output = SystemdOutput(loop, Notifier(str(path)), clock=lambda: clock[0])
-    loop.observers.append(output)
+    loop.add_observer(output)
     sent = []
     for _ in range(3):
         clock[0] += 0.1

@@ -19,49 +19,51 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from device.bursts import BurstTeacher
-from device.camera import CameraSupervisor, SyntheticCamera
-from device.config import PanelConfig, WebConfig
+from conftest import Clock, box_config
+from device.app import build_box
+from device.box import Box as DeviceBox
+from device.camera import SyntheticCamera
+from device.config import WebConfig
 from device.head import NearestCentroidHead
-from device.loop import TeachLoop
-from device.pairing import PairingBroker
-from device.panel import Panel
-from device.storage import ModelIdentity, encode_head, model_identity
-from web_ui.app import CSRF_HEADER, MAX_UPLOAD, FrameTap, create_app
+from device.storage import ModelIdentity, encode_head
+from web_ui.app import CSRF_HEADER, MAX_UPLOAD, create_app
+from web_ui.security import PIN_FIRST_DELAY, PIN_FREE_TRIES, PinGuard, Unlocks, pin_delay
 
-PIN = "2468"
+PIN = "246813"
 BUTTONS = (5, 6, 13, 19)
 FUNCTION_PIN = 26
 JPEG_MAGIC = b"\xff\xd8"
-
-
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
+REMOTE_ADDR = "10.0.0.7"  # a browser elsewhere on the network (the test client is 127.0.0.1)
 
 
 @dataclass
-class Box:
-    loop: TeachLoop
-    panel: Panel
+class Rig:
+    """The box under test and the handles a person at the box has: its camera scene, pins, clock."""
+
+    box: DeviceBox
     camera: SyntheticCamera
-    broker: PairingBroker
-    frames: FrameTap
     clock: Clock
     factory: MockFactory
 
+    @property
+    def loop(self):
+        return self.box.loop
 
-def build_loop(embedder, camera=None):
-    camera = camera or SyntheticCamera(fps=0)
-    supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=2.0, backoff=(0.05, 0.1))
-    # no rate limit, so each changed frame of a hold can be an example (near-duplicates are still skipped)
-    teacher = BurstTeacher(embedder.dim, rate=1e6, duplicate_similarity=0.98)
-    loop = TeachLoop(supervisor, embedder, NearestCentroidHead(embedder.dim, 4),
-                     model=model_identity(embedder.describe()), teacher=teacher, smoothing=1)
-    return loop, camera
+    @property
+    def panel(self):
+        return self.box.panel
+
+    @property
+    def broker(self):
+        return self.box.pairing
+
+
+def make_rig(embedder, factory, state_dir, **sections) -> Rig:
+    camera, clock = SyntheticCamera(fps=0), Clock()
+    box = build_box(box_config(state_dir, **sections), embedder=embedder, camera=camera, pin_factory=factory,
+                    clock=clock)
+    clock.t += 5  # past the boot chase
+    return Rig(box, camera, clock, factory)
 
 
 @pytest.fixture
@@ -72,33 +74,32 @@ def factory():
 
 
 @pytest.fixture
-def box(embedder, factory):
-    loop, camera = build_loop(embedder)
-    clock = Clock()
-    panel = Panel(loop, PanelConfig(), pin_factory=factory, clock=clock)
-    loop.panel = panel
-    loop.inputs.append(panel)
-    loop.observers.append(panel)
-    clock.t += 5  # past the boot chase
-    broker = PairingBroker()
-    panel.pairing = broker
-    frames = FrameTap()
-    loop.observers.append(frames)
-    yield Box(loop, panel, camera, broker, frames, clock, factory)
-    loop.close()
-    panel.close()
+def box(embedder, factory, tmp_path):
+    rig = make_rig(embedder, factory, tmp_path / "state")
+    yield rig
+    rig.box.close()
 
 
 @pytest.fixture
 def app(box):
-    app = create_app({"TESTING": True}, loop=box.loop, web=WebConfig(pin=PIN), pairing=box.broker,
-                     frames=box.frames)
-    yield app
+    yield create_app({"TESTING": True}, box=box.box, web=WebConfig(pin=PIN))
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def browser_at(app, address):
+    """A browser on another machine of the network, at ``address``."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+@pytest.fixture
+def remote(app):
+    return browser_at(app, REMOTE_ADDR)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -198,7 +199,8 @@ def test_status_shows_the_answer_and_scores_once_taught(client, taught):
     taught.loop.step()
     data = status(client)
     assert data["answer"] == "Box"
-    assert 0.5 < data["confidence"] <= 1.0
+    # one example per class: the box says which, but not that it is sure
+    assert 0.25 < data["confidence"] <= 0.5 and data["sure"] is False
     assert [c["examples"] for c in data["classes"]] == [1, 1, 0, 0]
     scores = [c["score"] for c in data["classes"]]
     assert scores[1] > scores[0] and scores[2] is None
@@ -260,7 +262,7 @@ def assert_nothing_changed(box, before):
     for _ in range(3):  # a started burst would teach these frames
         box.loop.step()
     assert state(box.loop) == before
-    assert box.loop.status()["teaching"] is None
+    assert box.loop.snapshot().teaching is None
 
 
 @pytest.mark.parametrize("method, path, payload", PROTECTED, ids=[p for _, p, _ in PROTECTED])
@@ -348,8 +350,7 @@ def test_ip_addresses_and_own_names_are_allowed(app, taught, host):
 
 
 def test_configured_host_names_are_allowed(box):
-    app = create_app(loop=box.loop, web=WebConfig(pin=PIN, allowed_hosts=("teachbox.lan",)), pairing=box.broker,
-                     frames=box.frames)
+    app = create_app(box=box.box, web=WebConfig(pin=PIN, allowed_hosts=("teachbox.lan",)))
     client = app.test_client()
     assert client.get("/api/status", base_url="http://teachbox.lan:8000/").status_code == 200
     assert client.get("/api/status", base_url="http://other.lan:8000/").status_code == 421
@@ -375,19 +376,56 @@ def test_pins_of_the_wrong_type_or_shape_are_wrong(client, pin):
     assert status(client)["auth"]["unlocked"] is False
 
 
-def test_five_wrong_pins_block_even_the_right_one(client, app):
-    for _ in range(5):
-        assert post(client, "/api/unlock/pin", {"pin": "0000"}).status_code == 403
-    response = post(client, "/api/unlock/pin", {"pin": PIN})
-    assert response.status_code == 429
-    error_of(response)
-    assert status(client)["auth"]["unlocked"] is False
-    other = app.test_client()  # the limit is for everyone together, not per cookie
-    assert post(other, "/api/unlock/pin", {"pin": PIN}).status_code == 429
+def test_wrong_pins_make_that_browser_wait_longer_and_longer(box):
+    clock = Clock()
+    app = create_app({"TESTING": True}, box=box.box, web=WebConfig(pin=PIN), pins=PinGuard(clock=clock))
+    attacker = browser_at(app, REMOTE_ADDR)
+    for _ in range(PIN_FREE_TRIES):
+        assert post(attacker, "/api/unlock/pin", {"pin": "000000"}).status_code == 403
+    response = post(attacker, "/api/unlock/pin", {"pin": "000000"})
+    assert response.status_code == 403 and response.get_json()["retry_in"] == PIN_FIRST_DELAY
+    waits = []
+    for _ in range(4):
+        refused = post(attacker, "/api/unlock/pin", {"pin": PIN})  # even the right PIN, while it must wait
+        assert refused.status_code == 429 and "try again" in error_of(refused)
+        waits.append(refused.get_json()["retry_in"])
+        assert status(attacker)["auth"]["pin_retry_in"] == waits[-1]
+        clock.t += waits[-1]
+        post(attacker, "/api/unlock/pin", {"pin": "000000"})
+    assert waits == [PIN_FIRST_DELAY * 2 ** i for i in range(4)]
+    assert status(attacker)["auth"]["unlocked"] is False
+
+
+def test_a_neighbours_wrong_pins_never_lock_the_owner_out(box):
+    clock = Clock()
+    app = create_app({"TESTING": True}, box=box.box, web=WebConfig(pin=PIN), pins=PinGuard(clock=clock))
+    attacker = browser_at(app, REMOTE_ADDR)
+    for _ in range(20):
+        post(attacker, "/api/unlock/pin", {"pin": "000000"})
+        clock.t += 1
+    assert post(attacker, "/api/unlock/pin", {"pin": PIN}).status_code == 429
+    owner = browser_at(app, "10.0.0.8")
+    assert post(owner, "/api/unlock/pin", {"pin": PIN}).status_code == 200
+    assert status(owner)["auth"]["unlocked"] is True
+    # one IPv6 host picks any address of its /64: they count as one
+    v6 = [browser_at(app, f"fd00:1:2:3::{i}") for i in range(1, 9)]
+    for client in v6:
+        post(client, "/api/unlock/pin", {"pin": "000000"})
+    assert post(v6[-1], "/api/unlock/pin", {"pin": PIN}).status_code == 429
+
+
+def test_guessing_a_pin_takes_years_at_the_allowed_rate():
+    """The shortest PIN the config takes has 10**6 values; half of them are tried on average."""
+    tries = 10 ** 6 // 2
+    year = 365 * 24 * 3600.0
+    one_address = sum(pin_delay(f) for f in range(1, tries + 1))
+    assert one_address / year > 1000
+    per_address = tries // 253  # every other address of a /24 network
+    assert sum(pin_delay(f) for f in range(1, per_address + 1)) / year > 5
 
 
 def test_pin_unlock_is_off_without_a_pin(box):
-    app = create_app(loop=box.loop, web=WebConfig(pin=""), pairing=box.broker, frames=box.frames)
+    app = create_app(box=box.box, web=WebConfig(pin=""))
     client = app.test_client()
     assert status(client)["auth"]["pin"] is False
     for pin in ("", "2468"):
@@ -397,33 +435,91 @@ def test_pin_unlock_is_off_without_a_pin(box):
     assert status(client)["auth"]["unlocked"] is False
 
 
-def test_pairing_with_the_function_button(client, app, taught):
+def press(box, pin):
+    """A person at the box presses and lets go of the button on ``pin``."""
+    box.factory.pin(pin).drive_low()
+    box.factory.pin(pin).drive_high()
+    box.loop.step()
+
+
+def lit_leds(box):
+    """Which class LEDs light up at some moment of the next second (pairing blinks fast)."""
+    seen = set()
+    for _ in range(10):
+        box.clock.t += 0.1
+        box.loop.step()
+        seen |= {i for i, p in enumerate((12, 16, 20, 21)) if box.factory.pin(p).state > 0}
+    return seen
+
+
+def test_pairing_with_the_class_button_the_page_names(client, app, taught):
     before = state(taught.loop)
     response = post(client, "/api/unlock/pair")
     assert response.status_code == 200 and response.get_json()["state"] == "pending"
-    assert client.get("/api/unlock/pair").get_json()["state"] == "pending"
-    taught.loop.step()
-    assert client.get("/api/unlock/pair").get_json()["state"] == "pending"  # nobody pressed yet
+    code = response.get_json()["code"]
+    assert 1 <= code <= 4 and f"button {code}" in response.get_json()["message"]
+    assert client.get("/api/unlock/pair").get_json() == {"state": "pending", "code": code,
+                                                         "expires_in": pytest.approx(30, abs=1)}
+    assert lit_leds(taught) == {code - 1}  # only that button's LED blinks
+    assert status(client)["panel"]["pattern"] == "pairing"
+    assert status(client)["auth"]["pair"] == {"code": code, "expires_in": pytest.approx(29, abs=1), "mine": True}
     assert status(client)["auth"]["unlocked"] is False
 
-    taught.factory.pin(FUNCTION_PIN).drive_low()  # a person at the box presses the function button
-    taught.factory.pin(FUNCTION_PIN).drive_high()
-    taught.loop.step()
-    assert client.get("/api/unlock/pair").get_json()["state"] == "approved"
-    assert status(client)["auth"]["unlocked"] is True
-    assert state(taught.loop) == before  # that press approved the pairing; it did not undo the last example
-
-    other = app.test_client()  # another phone is not unlocked by it
-    assert status(other)["auth"]["unlocked"] is False
-    assert other.get("/api/unlock/pair").get_json()["state"] == "unknown"
-    assert post(other, "/api/clear-all", {"confirm": True}).status_code == 401
-    assert state(taught.loop) == before
-
-    # the next function press (nobody pairing) is an undo again
-    taught.factory.pin(FUNCTION_PIN).drive_low()
-    taught.factory.pin(FUNCTION_PIN).drive_high()
-    taught.loop.step()
+    press(taught, FUNCTION_PIN)  # the function button is undo, always: it approves nothing
+    assert client.get("/api/unlock/pair").get_json()["state"] == "pending"
     assert sum(taught.loop.head.counts) == sum(before[0]) - 1
+    press(taught, BUTTONS[code % 4])  # another class button teaches as usual
+    assert client.get("/api/unlock/pair").get_json()["state"] == "pending"
+    taught_now = state(taught.loop)
+
+    press(taught, BUTTONS[code - 1])
+    answer = client.get("/api/unlock/pair").get_json()
+    assert answer["state"] == "approved" and answer["unlocked"] is True
+    assert status(client)["auth"]["unlocked"] is True
+    assert state(taught.loop) == taught_now  # the approving press taught nothing
+    assert status(client)["auth"]["pair"] is None
+
+    other_phone = app.test_client()  # another phone is not unlocked by it
+    assert status(other_phone)["auth"]["unlocked"] is False
+    assert other_phone.get("/api/unlock/pair").get_json()["state"] == "unknown"
+    assert post(other_phone, "/api/clear-all", {"confirm": True}).status_code == 401
+    assert state(taught.loop) == taught_now
+
+
+def test_a_waiting_pairing_is_never_taken_over_and_every_page_shows_it(app, box):
+    owner, stranger = app.test_client(), browser_at(app, REMOTE_ADDR)
+    code = post(owner, "/api/unlock/pair").get_json()["code"]
+    for _ in range(3):  # the old request was replaced once it was 10 s old; now it lasts its 30 s
+        box.clock.t += 9
+        refused = post(stranger, "/api/unlock/pair")
+        assert refused.status_code == 409
+        assert f"button {code}" in error_of(refused) and refused.get_json()["code"] == code
+    assert status(stranger)["auth"]["pair"]["code"] == code
+    assert status(stranger)["auth"]["pair"]["mine"] is False
+    press(box, BUTTONS[code - 1])
+    assert owner.get("/api/unlock/pair").get_json()["state"] == "approved"
+    assert stranger.get("/api/unlock/pair").get_json()["state"] == "unknown"
+    assert status(stranger)["auth"]["unlocked"] is False
+
+
+def test_a_browser_that_keeps_asking_cannot_keep_the_owner_from_pairing(app, box):
+    owner, stranger = app.test_client(), browser_at(app, REMOTE_ADDR)
+    assert post(stranger, "/api/unlock/pair").status_code == 200
+    box.clock.t += 31  # nobody pressed its button: it ends
+    refused = post(stranger, "/api/unlock/pair")
+    assert refused.status_code == 429 and refused.get_json()["retry_in"] > 0
+    response = post(owner, "/api/unlock/pair")  # the owner's turn
+    assert response.status_code == 200
+    press(box, BUTTONS[response.get_json()["code"] - 1])
+    assert owner.get("/api/unlock/pair").get_json()["state"] == "approved"
+    assert status(owner)["auth"]["unlocked"] is True
+
+
+def test_a_browser_can_cancel_its_pairing_request(client, box):
+    assert post(client, "/api/unlock/pair").status_code == 200
+    assert post(client, "/api/unlock/pair/cancel").get_json()["state"] == "cancelled"
+    assert status(client)["auth"]["pair"] is None
+    assert lit_leds(box) == set()  # the LED stopped blinking
 
 
 def test_lock_locks_again(client, taught):
@@ -864,16 +960,12 @@ def test_unknown_sim_sources_are_400(client, box, source):
 
 
 @pytest.fixture
-def bare_app(embedder):
-    """A box without a front panel (panel = None)."""
-    loop, camera = build_loop(embedder)
-    frames = FrameTap()
-    loop.observers.append(frames)
-    assert loop.panel is None
-    app = create_app({"TESTING": True}, loop=loop, web=WebConfig(pin=PIN), pairing=PairingBroker(),
-                     frames=frames)
-    yield app, loop
-    loop.close()
+def bare_app(embedder, factory, tmp_path):
+    """A box without a front panel ([panel] gpio = "off")."""
+    rig = make_rig(embedder, factory, tmp_path / "state", panel={"gpio": "off"})
+    assert rig.panel is None and rig.broker is None
+    yield create_app({"TESTING": True}, box=rig.box, web=WebConfig(pin=PIN)), rig.loop
+    rig.box.close()
 
 
 def test_without_a_panel_there_are_no_sim_buttons_and_no_pairing(bare_app):
@@ -898,7 +990,7 @@ def test_without_a_panel_there_are_no_sim_buttons_and_no_pairing(bare_app):
 
 
 def test_with_unlocking_off_actions_need_only_the_csrf_token(box):
-    app = create_app(loop=box.loop, web=WebConfig(require_unlock=False), pairing=box.broker, frames=box.frames)
+    app = create_app(box=box.box, web=WebConfig(require_unlock=False))
     client = app.test_client()
     assert status(client)["auth"]["unlocked"] is True
     assert post(client, "/api/rename", {"class": 0, "name": "Ball"}).status_code == 200
@@ -968,9 +1060,9 @@ def test_garbage_values_never_make_a_500(app, taught, payload):
 
 
 def test_a_hold_from_a_phone_that_goes_quiet_stops_by_itself(client, box, monkeypatch):
-    import web_ui.app
+    import web_ui.teaching
 
-    monkeypatch.setattr(web_ui.app, "TEACH_LEASE", 0.3)
+    monkeypatch.setattr(web_ui.teaching, "TEACH_LEASE", 0.3)
     loop = box.loop
     unlock(client)
     assert post(client, "/api/teach/start", {"class": 1}).status_code == 200
@@ -986,18 +1078,3 @@ def test_a_hold_from_a_phone_that_goes_quiet_stops_by_itself(client, box, monkey
         loop.step()
     assert loop.head.counts[1] == taught >= 1
     assert post(client, "/api/teach/start", {"class": 1, "keep": True}).get_json()["teaching"] is False
-
-
-def test_only_one_phone_can_wait_for_pairing_and_the_leds_show_it(app, box):
-    first, second = app.test_client(), app.test_client()
-    assert post(first, "/api/unlock/pair").status_code == 200
-    refused = post(second, "/api/unlock/pair")
-    assert refused.status_code == 429 and "another phone" in error_of(refused)
-    box.loop.step()
-    levels = [round(box.factory.pin(p).state) for p in (12, 16, 20, 21)]
-    assert levels in ([1, 0, 1, 0], [0, 1, 0, 1])  # odd and even LEDs take turns: a phone asks
-    box.factory.pin(26).drive_low()
-    box.factory.pin(26).drive_high()
-    box.loop.step()
-    assert first.get("/api/unlock/pair").get_json()["state"] == "approved"
-    assert status(first)["auth"]["unlocked"] and not status(second)["auth"]["unlocked"]

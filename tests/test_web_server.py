@@ -23,27 +23,32 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from PIL import Image
 
-from device.bursts import BurstTeacher
-from device.camera import CameraSupervisor, SyntheticCamera
-from device.config import Config, PanelConfig
-from device.head import NearestCentroidHead
-from device.loop import TeachLoop
-from device.panel import Panel
-from device.storage import model_identity
+from conftest import box_config
+from device.app import build_box
+from device.box import Box
+from device.camera import SyntheticCamera
+from device.config import Config
 from web_ui.app import CSRF_HEADER
-from web_ui.server import PageServer
+from web_ui.server import CHANNEL_TIMEOUT, CONNECTION_LIMIT, PageServer
 
-PIN = "2468"
+PIN = "246813"
 DEADLINE = 30.0  # seconds: generous, only to fail instead of hanging
 
 
 @dataclass
 class Served:
-    loop: TeachLoop
+    box: Box
     camera: SyntheticCamera
     server: PageServer
     url: str
     sockets: List[socket.socket] = field(default_factory=list)
+
+    @property
+    def loop(self):
+        return self.box.loop
+
+    def frames(self) -> int:
+        return self.box.snapshot().loop.camera.frames
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=DEADLINE)
@@ -51,19 +56,14 @@ class Served:
         return sock
 
 
-def build_loop(embedder):
-    camera = SyntheticCamera(fps=0)
-    supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=5.0, backoff=(0.05, 0.1))
-    teacher = BurstTeacher(embedder.dim, rate=1e6, duplicate_similarity=0.98)
-    loop = TeachLoop(supervisor, embedder, NearestCentroidHead(embedder.dim, 4),
-                     model=model_identity(embedder.describe()), teacher=teacher, smoothing=1)
-    return loop, camera
-
-
 def page_config(tmp_path) -> Config:
     """Port 0: the OS picks a free port (PageServer.port tells which)."""
-    return (Config().override("web", host="127.0.0.1", port=0, pin=PIN, threads=8)
-            .override("storage", state_dir=str(tmp_path / "state")))
+    return box_config(tmp_path / "state", web={"host": "127.0.0.1", "port": 0, "pin": PIN, "threads": 8})
+
+
+def make_box(embedder, factory, tmp_path):
+    camera = SyntheticCamera(fps=0)
+    return build_box(page_config(tmp_path), embedder=embedder, camera=camera, pin_factory=factory), camera
 
 
 def wait_until(condition, what: str, deadline: float = DEADLINE):
@@ -83,30 +83,34 @@ def factory():
     factory.reset()
 
 
+def serve(box, camera, tmp_path, **limits):
+    server = PageServer(box, page_config(tmp_path), **limits)
+    server.start()
+    runner = threading.Thread(target=box.run, name="test-loop", daemon=True)
+    runner.start()
+    served = Served(box, camera, server, f"http://127.0.0.1:{server.port}")
+    wait_until(lambda: box.latest_frame()[1] is not None, "the first camera frame")
+    return served, runner
+
+
+def stop(served, runner):
+    for sock in served.sockets:
+        sock.close()
+    served.box.stop()
+    runner.join(timeout=DEADLINE)
+    served.server.close()
+    served.box.close()
+    assert not runner.is_alive()
+
+
 @pytest.fixture
 def served(embedder, factory, tmp_path):
-    loop, camera = build_loop(embedder)
-    panel = Panel(loop, PanelConfig(), pin_factory=factory)
-    loop.panel = panel
-    loop.inputs.append(panel)
-    loop.observers.append(panel)
-    server = PageServer(loop, page_config(tmp_path))
-    server.start()
-    runner = threading.Thread(target=loop.run, name="test-loop", daemon=True)
-    runner.start()
-    box = Served(loop, camera, server, f"http://127.0.0.1:{server.port}")
-    wait_until(lambda: loop.status()["camera"]["frames"] > 0, "the first camera frame")
+    box, camera = make_box(embedder, factory, tmp_path)
+    served, runner = serve(box, camera, tmp_path)
     try:
-        yield box
+        yield served
     finally:
-        for sock in box.sockets:
-            sock.close()
-        loop.stop()
-        runner.join(timeout=DEADLINE)
-        server.close()
-        loop.close()
-        panel.close()
-        assert not runner.is_alive()
+        stop(served, runner)
 
 
 # -- small HTTP client ------------------------------------------------------------------------------
@@ -198,9 +202,9 @@ def test_unlock_and_teach_over_http_with_a_cookie_jar(served):
     assert code == 200
     wait_until(lambda: get_json(url + "/api/status", opener=opener)[1]["teaching"] is None, "teaching to stop")
     taught = examples(served, 2, opener)
-    frames = served.loop.status()["camera"]["frames"]
+    frames = served.frames()
     served.camera.select("blue box")  # something new in view: a burst still going would take it
-    wait_until(lambda: served.loop.status()["camera"]["frames"] > frames + 10, "ten more frames")
+    wait_until(lambda: served.frames() > frames + 10, "ten more frames")
     _, data = get_json(url + "/api/status", opener=opener)
     assert [c["examples"] for c in data["classes"]] == [0, 0, taught, 0]
 
@@ -222,8 +226,8 @@ def test_slow_clients_do_not_block_the_page(served):
     assert code == 200 and data["camera"]["state"] == "online"
     code, _, body = fetch(served.url + "/api/frame.jpg", timeout=DEADLINE)
     assert code == 200 and body.startswith(b"\xff\xd8")
-    frames = served.loop.status()["camera"]["frames"]
-    wait_until(lambda: served.loop.status()["camera"]["frames"] > frames + 5, "the loop to go on")
+    frames = served.frames()
+    wait_until(lambda: served.frames() > frames + 5, "the loop to go on")
 
 
 def test_the_loop_keeps_going_while_pages_poll(served):
@@ -242,7 +246,7 @@ def test_the_loop_keeps_going_while_pages_poll(served):
                 errors.append(exc)
                 return
 
-    before = served.loop.status()["camera"]["frames"]
+    before = served.frames()
     pollers = [threading.Thread(target=poll, daemon=True) for _ in range(4)]
     for thread in pollers:
         thread.start()
@@ -250,7 +254,7 @@ def test_the_loop_keeps_going_while_pages_poll(served):
     stop.set()
     for thread in pollers:
         thread.join(timeout=DEADLINE)
-    after = served.loop.status()["camera"]["frames"]
+    after = served.frames()
     assert errors == []
     assert not any(thread.is_alive() for thread in pollers)
     assert len(answers) >= 4  # every poller was answered
@@ -277,9 +281,9 @@ def test_malformed_headers_are_refused_not_a_server_error(served, headers):
         connection.close()
 
 
-def test_closing_the_server_ends_open_connections(embedder, tmp_path):
-    loop, camera = build_loop(embedder)
-    server = PageServer(loop, page_config(tmp_path))
+def test_closing_the_server_ends_open_connections(embedder, factory, tmp_path):
+    box, _ = make_box(embedder, factory, tmp_path)
+    server = PageServer(box, page_config(tmp_path))
     server.start()
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE)
     closed = False
@@ -299,4 +303,42 @@ def test_closing_the_server_ends_open_connections(embedder, tmp_path):
         connection.close()
         if not closed:
             server.close()
-        loop.close()
+        box.close()
+
+
+# -- idle and slow connections (a hostile neighbour) ------------------------------------------------
+
+
+def idle_sockets(served, count):
+    """``count`` connections that send nothing, as a neighbour trying to exhaust the server would."""
+    for _ in range(count):
+        served.connect()
+
+
+PATIENCE = 10.0  # seconds a phone waits for an answer (waitress's own idle cut-off was 120 s)
+
+
+def test_150_idle_connections_do_not_keep_a_phone_out(served):
+    idle_sockets(served, 150)
+    code, data = get_json(served.url + "/api/status", timeout=PATIENCE)
+    assert code == 200 and data["camera"]["state"] == "online"
+    code, _, body = fetch(served.url + "/", timeout=PATIENCE)
+    assert code == 200 and b"<html" in body.lower()
+
+
+def test_idle_connections_are_cut_off_so_that_more_of_them_cannot_fill_the_server(embedder, factory, tmp_path):
+    box, camera = make_box(embedder, factory, tmp_path)
+    served, runner = serve(box, camera, tmp_path, connection_limit=20, channel_timeout=1, cleanup_interval=1)
+    try:
+        idle_sockets(served, 40)  # twice what the server takes at once
+        code, data = get_json(served.url + "/api/status", timeout=DEADLINE)  # in once the idle ones are cut
+        assert code == 200 and data["camera"]["state"] == "online"
+        cut = [sock for sock in served.sockets[:20] if sock.recv(1) == b""]  # the server closed them
+        assert len(cut) == 20
+    finally:
+        stop(served, runner)
+
+
+def test_the_server_is_sized_for_a_lan_box():
+    assert CONNECTION_LIMIT >= 200  # 150 idle sockets leave room for the phones
+    assert CHANNEL_TIMEOUT <= 30  # and none of them lives long

@@ -1,0 +1,66 @@
+"""The words the box and its clients share, defined once.
+
+States and names that cross a seam (the loop, the front panel, the phone page and
+its JavaScript) are defined here and nowhere else; the page receives them as JSON
+(:func:`as_json`) instead of re-typing them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Dict, Type
+
+
+class Vocabulary(str, Enum):
+    """A closed set of names; members compare equal to their plain string values."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class CameraState(Vocabulary):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    STARTING = "starting"
+
+
+class AnswerState(Vocabulary):
+    OK = "ok"  # a class is the answer
+    UNKNOWN = "unknown"  # not like anything taught (or no usable frame)
+    EMPTY = "nothing-learned"  # no class has an example yet
+
+
+class Button(Vocabulary):
+    FUNCTION = "function"  # class buttons are their class numbers (0-based)
+
+
+class PairState(Vocabulary):
+    PENDING = "pending"
+    APPROVED = "approved"
+    UNKNOWN = "unknown"  # expired, cancelled or never made
+    CANCELLED = "cancelled"
+
+
+class LedPattern(Vocabulary):
+    BOOT = "boot"
+    FAULT = "fault"
+    COUNTDOWN = "countdown"
+    PAIRING = "pairing"
+    FEEDBACK = "feedback"
+    TEACHING = "teaching"
+    ANSWER = "answer"
+    OFF = "off"
+
+
+VOCABULARIES: Dict[str, Type[Vocabulary]] = {
+    "camera_states": CameraState,
+    "answer_states": AnswerState,
+    "buttons": Button,
+    "pair_states": PairState,
+    "led_patterns": LedPattern,
+}
+
+
+def as_json() -> Dict[str, Dict[str, str]]:
+    """``{"camera_states": {"ONLINE": "online", ...}, ...}`` for the page's scripts."""
+    return {key: {member.name: member.value for member in vocab} for key, vocab in VOCABULARIES.items()}

@@ -1,0 +1,32 @@
+"""Reading the box (open to every browser on the network): the page, its status, the live view."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, render_template
+
+from device.vocab import as_json
+
+from .auth import auth_json, error
+from .context import services
+from .views import status_json
+
+bp = Blueprint("status", __name__)
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", vocab=as_json())
+
+
+@bp.get("/api/status")
+def status():
+    snapshot = services().box.snapshot()
+    return jsonify(status_json(snapshot, auth_json(snapshot)))
+
+
+@bp.get("/api/frame.jpg")
+def frame():
+    data = services().frames.jpeg()
+    if data is None:
+        return error(503, "no camera frame yet")
+    return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
