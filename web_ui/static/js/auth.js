@@ -8,6 +8,7 @@ import { showBanner, reportError } from './banner.js';
 import { PAIR } from './vocab.js';
 
 const PAIR_POLL_MS = 1000;
+const PIN_FORM = /^[0-9]{6,12}$/;  // the box refuses shorter PINs in its configuration
 
 const els = {
   title: $('lock-title'), lockedBox: $('locked-box'), unlockedBox: $('unlocked-box'), pairBox: $('pair-box'),
@@ -173,8 +174,8 @@ async function cancelPairing() {
 async function submitPin(event) {
   event.preventDefault();
   const pin = els.pin.value.trim();
-  if (!pin) {
-    showBanner('Enter the PIN first.', 'error');
+  if (!PIN_FORM.test(pin)) {
+    showBanner(pin ? 'The PIN has 6 to 12 digits (0\u20139), nothing else.' : 'Enter the PIN first.', 'error');
     els.pin.focus();
     return;
   }
@@ -185,9 +186,8 @@ async function submitPin(event) {
     els.pin.blur();
     showBanner('Unlocked: this phone can now teach and change the box.', 'info');
   } catch (error) {
-    if (error.status === 429) {
-      waits.pinUntil = Date.now() + (Number((error.data || {}).retry_in) || 60) * 1000;
-    }
+    const wait = Number((error.data || {}).retry_in) || (error.status === 429 ? 60 : 0);
+    if (wait > 0) { waits.pinUntil = Date.now() + wait * 1000; }  // a wrong PIN may already cost a wait
     els.pin.select();
     reportError(error);
   } finally {

@@ -16,9 +16,10 @@ const simQueue = makeQueue();
 let builtFor = '';
 
 const PATTERN_TEXT = {
-  [LED.PAIRING]: 'A lamp blinks: a browser asks to unlock.',
-  [LED.COUNTDOWN]: 'Function held: keep holding to clear everything, let go to keep it.',
-  [LED.FAULT]: 'The lamps blink the fault pattern: the camera is offline.'
+  [LED.PAIRING]: (code) => (code ? 'Lamp ' + code + ' blinks: a browser asks to unlock. Press ' + code +
+    ' only if that browser is yours.' : 'A lamp blinks: a browser asks to unlock.'),
+  [LED.COUNTDOWN]: () => 'Function held: keep holding to clear everything, let go to keep it.',
+  [LED.FAULT]: () => 'The lamps blink the fault pattern: the camera is offline.'
 };
 
 /** May this browser press the simulated buttons?  (A box that does not say: yes.) */
@@ -143,10 +144,10 @@ function renderButtons(p, classes) {
   setHidden(els.locked, allowed);
 }
 
-function renderPattern(p) {
+function renderPattern(p, auth) {
   const pattern = p.pattern || '';
   els.panel.dataset.pattern = pattern;
-  const text = PATTERN_TEXT[pattern] || '';
+  const text = PATTERN_TEXT[pattern] ? PATTERN_TEXT[pattern](auth.pair && auth.pair.code) : '';
   setText(els.pattern, text);
   setHidden(els.pattern, !text);
 }
@@ -165,6 +166,6 @@ export function renderPanel(s) {
   const classes = s.classes || [];
   renderLeds(p, classes);
   renderButtons(p, classes);
-  renderPattern(p);
+  renderPattern(p, s.auth || {});
 }
 
