@@ -978,3 +978,133 @@ def test_the_auth_figures_are_shown(browser, box):
         tab.close()
     finally:
         context.close()
+
+
+# -- unlocking, as the box does it since the API -------------------------------------------------
+
+ONLY_LIT = """([lit, n]) => {
+    if (document.getElementById('panel').dataset.pattern !== 'pairing') return false;
+    const levels = [...Array(n).keys()].map((i) =>
+        parseFloat(document.querySelector(`#panel .led[data-led="${i}"]`).getAttribute('data-level')));
+    return levels.every((level, i) => i === lit ? level > 0 : level === 0);
+}"""
+DARK = """([lit]) => parseFloat(document.querySelector(`#panel .led[data-led="${lit}"]`).getAttribute('data-level')) === 0"""
+
+
+def test_every_page_sees_a_pending_request_and_the_button_that_blinks(browser, box, phone):
+    """A requester, a stranger (both locked) and the owner's unlocked phone, all at once."""
+    owner_tab = Tab(phone)
+    owner = owner_tab.open()
+    unlock_with_pin(owner)
+    contexts = [new_context(browser, box), new_context(browser, box, DESKTOP)]  # the stranger on a PC
+    try:
+        requester_tab, stranger_tab = Tab(contexts[0]), Tab(contexts[1])
+        requester, stranger = requester_tab.open(), stranger_tab.open()
+        for page in (requester, stranger, owner):
+            expect(page.locator("#pair-alert")).to_be_hidden()
+
+        requester.locator("#unlock-pair").click()
+        code_shown = requester.locator("#pair-pending .pair-code")
+        expect(code_shown).to_have_text(re.compile(r"^\d+$"))
+        code = int(code_shown.inner_text())
+        assert 1 <= code <= 4
+        expect(requester.locator("#pair-pending-text")).to_contain_text(f"Press button {code} on the box")
+        assert code_shown.evaluate("el => parseFloat(getComputedStyle(el).fontSize)") >= 40  # big and clear
+        code_shown.scroll_into_view_if_needed()
+        in_viewport(requester, "#pair-pending .pair-code")
+        view_shot(requester, "phone-18-requester-press-button-k")
+        expect(requester.locator("#pair-alert")).to_be_hidden()  # its own request: no warning
+
+        warning = f"A browser is asking to unlock: button {code} blinks. Only press it if that is you."
+        expect(stranger.locator("#pair-alert")).to_have_text(warning)
+        expect(owner.locator("#pair-alert")).to_have_text(warning)
+        # wherever they are on the page, they see it
+        owner.locator("#lock").scroll_into_view_if_needed()
+        stranger.locator("#pin").scroll_into_view_if_needed()
+        in_viewport(owner, "#pair-alert")
+        in_viewport(owner, "#live")
+        in_viewport(stranger, "#pair-alert")
+        view_shot(stranger, "desktop-18-stranger-sees-the-request")
+        view_shot(owner, "phone-18-owner-sees-the-request")
+
+        # the lamp that blinks is the one the requester's page names: lit alone, then dark
+        stranger.wait_for_function(ONLY_LIT, arg=[code - 1, 4], timeout=TIMEOUT)
+        stranger.wait_for_function(DARK, arg=[code - 1], timeout=TIMEOUT)
+        expect(stranger.locator("#panel-pattern")).to_contain_text(f"Lamp {code} blinks")
+
+        # the stranger asks as well: refused, told which button blinks and when to try again
+        stranger.locator("#unlock-pair").click()
+        expect(stranger.locator("#pair-wait")).to_contain_text(f"button {code} blinks")
+        expect(stranger.locator("#pair-wait")).to_contain_text("Try again in")
+        expect(stranger.locator("#pair-pending")).to_be_hidden()
+
+        # cancelled: no page shows it any more, and nobody got unlocked
+        requester.locator("#pair-cancel").click()
+        expect(requester.locator("#pair-pending")).to_be_hidden()
+        for page in (requester, stranger, owner):
+            expect(page.locator("#pair-alert")).to_be_hidden()
+        assert api_status(requester)["auth"]["pair"] is None
+        expect(requester.locator("#lock-title")).to_have_text("Locked")
+        expect(stranger.locator("#lock-title")).to_have_text("Locked")
+        requester_tab.close()
+        stranger_tab.close()
+    finally:
+        for context in contexts:
+            context.close()
+        owner_tab.close()
+
+
+def test_the_page_says_how_long_the_unlock_lasts_and_lock_locks(page, box):
+    unlock_with_pin(page)
+    expect(page.locator("#unlock-left")).to_have_text(
+        re.compile(r"^Unlocked for (11 h [0-5]?\d|12 h 0) min more \(an unlock lasts 12 h\)\.$"))
+    page.locator("#lock").click()
+    expect(page.locator("#lock-title")).to_have_text("Locked")
+    expect(page.locator("body")).to_have_class(re.compile(r"\blocked\b"))
+    for i in range(4):
+        expect(teach_buttons(page).nth(i)).to_be_disabled()
+    expect(page.locator("#undo")).to_be_disabled()
+    expect(page.locator("#pin")).to_be_visible()
+    expect(page.locator("#unlock-left")).to_be_hidden()
+    page.wait_for_timeout(700)  # the next polls agree
+    expect(page.locator("#lock-title")).to_have_text("Locked")
+    assert api_status(page)["auth"]["unlocked"] is False
+    unlock_with_pin(page)
+
+
+def burst_taught(page):
+    match = re.match(r"(\d+) taught", page.locator("#burst").inner_text())
+    return int(match.group(1)) if match else -1
+
+
+def test_a_hold_shows_the_count_going_up_and_same_picture(page, box):
+    unlock_with_pin(page)
+    class_id = 3
+    select_source(page, "yellow ring")
+    before = box.counts()[class_id]
+    press_and_hold(page, class_id)
+    try:
+        expect(page.locator("#burst")).to_have_text(re.compile(r"^\d+ taught"))
+        # the same still picture: frames are skipped, and the page says why
+        expect(page.locator("#same-picture")).to_be_visible()
+        expect(page.locator("#same-picture")).to_have_text("Same picture \u2014 move it a little")
+        expect(page.locator("#burst")).to_contain_text("skipped")
+        for selector in ("#live", "#answer", "#burst", "#same-picture"):
+            in_viewport(page, selector)
+        inside_the_card(page, "#same-picture")
+        view_shot(page, "phone-19-real-hold-same-picture")
+        first = burst_taught(page)
+        # a changing picture: the count goes up while the finger stays down
+        scenes = ("empty table", "yellow ring")
+        for switch in range(12):
+            select_source(page, scenes[switch % 2])
+            if burst_taught(page) > first:
+                break
+        page.wait_for_function("([n]) => parseInt(document.getElementById('burst').textContent, 10) > n",
+                               arg=[first], timeout=TIMEOUT)
+        expect(page.locator("#burst")).to_have_text(re.compile(r"^\d+ taught"))
+    finally:
+        let_go(page, class_id)
+    expect(page.locator("#burst")).to_be_hidden()
+    page.locator("#undo").click()
+    expect(card(page, class_id).locator(".count")).to_have_text(examples_text(before))
