@@ -1108,3 +1108,30 @@ def test_a_hold_shows_the_count_going_up_and_same_picture(page, box):
     expect(page.locator("#burst")).to_be_hidden()
     page.locator("#undo").click()
     expect(card(page, class_id).locator(".count")).to_have_text(examples_text(before))
+
+
+def test_wrong_pins_make_the_page_say_when_to_try_again(browser, box):
+    """Last in this module: afterwards this machine must wait before its next PIN."""
+    context = new_context(browser, box)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        wait = page.locator("#pin-wait")
+        for attempt in range(1, 10):
+            page.locator("#pin").fill("000000")
+            page.locator("#pin-submit").click()
+            expect(page.locator("#banner-text")).to_contain_text("rong PIN" if attempt == 1 else "PIN")
+            if page.locator("#pin-wait").is_visible() or api_status(page)["auth"]["pin_retry_in"] > 0:
+                break
+            dismiss_banner(page)
+        expect(wait).to_be_visible()
+        expect(wait).to_have_text(re.compile(r"^Too many wrong PINs: the next try is allowed in \d+ (s|min)\.$"))
+        expect(page.locator("#pin-submit")).to_be_disabled()
+        expect(page.locator("#lock-title")).to_have_text("Locked")
+        dismiss_banner(page)
+        wait.scroll_into_view_if_needed()
+        in_viewport(page, "#pin-wait")
+        view_shot(page, "phone-20-pin-wait")
+        tab.close()
+    finally:
+        context.close()

@@ -26,7 +26,7 @@ export function answerView(s) {
       return { view: 'sure', text: name(s.answer_id), confidence: pct(s.confidence) + ' sure', accent };
     }
     return { view: 'unsure', text: 'Not sure \u2014 maybe ' + name(s.answer_id),
-             confidence: 'only ' + pct(s.confidence) + ' sure', hint: 'needs more examples', accent };
+             confidence: 'only ' + pct(s.confidence) + ' sure', hint: 'teach it more', accent };
   }
   if (s.state === ANSWER.EMPTY) {
     return { view: 'empty', text: 'Nothing learned yet', hint: 'hold a class button to teach' };

@@ -56,7 +56,12 @@ export function formatDuration(seconds) {
   return sec + ' s';
 }
 
-/** "in 42 s", "in 3 min 5 s": for waits the user is told about. */
-export const waitText = (seconds) => formatDuration(Math.ceil(Number(seconds) || 0));
+/** "42 s", "3 min", "2 h 5 min": for waits the user is told about (rounded up). */
+export function waitText(seconds) {
+  const s = Math.max(1, Math.ceil(Number(seconds) || 0));
+  if (s < 120) { return s + ' s'; }
+  if (s < 7200) { return Math.ceil(s / 60) + ' min'; }
+  return formatDuration(s);
+}
 
 export const isNumber = (x) => typeof x === 'number' && Number.isFinite(x);
