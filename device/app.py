@@ -66,7 +66,7 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
     :param clock: monotonic seconds for the panel and pairing (tests pass their own).
     """
     embedder = embedder or Embedder(config.model_path, num_threads=config.threads)
-    log.info("model %s", embedder)
+    log.debug("model %r", embedder)
     if camera is None:
         camera = choose_camera(config.camera.source, simulate=simulate, model_size=embedder.input_size,
                                swap_rb=config.camera.swap_rb)

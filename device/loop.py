@@ -313,7 +313,9 @@ class TeachLoop:
 
     def run(self) -> None:
         """Step until :meth:`stop` is called (from a signal handler or another thread)."""
-        log.info("running: camera %s, model %s", self.camera.camera.name, self._description["model"])
+        d = self._description
+        log.info("running: camera %s, model %s (%s %s, %s threads)", self.camera.name, d["model"], d["runtime"],
+                 d["runtime_version"], d["threads"])
         if self.autosaver is not None:
             self.autosaver.start()
         while not self._stop.is_set():

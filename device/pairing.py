@@ -150,7 +150,7 @@ class PairingBroker:
 
     def _end(self, pending: _Pending, now: float) -> None:
         self._pending = None
-        self._resting[pending.client] = now + self.cooldown
+        self._resting[pending.client] = min(now, pending.expiry) + self.cooldown  # rest from when it ended
 
     def __repr__(self) -> str:
         code = self.pending_code()

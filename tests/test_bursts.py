@@ -138,6 +138,25 @@ def test_held_burst_skips_near_duplicates_but_takes_distinct_frames(teacher, rng
     assert feed(teacher, [(8, 4.0, base)]) == [(8, 4.0, 1)]
 
 
+def test_a_held_burst_counts_what_it_skipped_and_says_when_it_keeps_seeing_the_same_picture(teacher, rng):
+    base = unit(rng)
+    burst = teacher.start(1, next_seq=0, hold=True)
+    feed(teacher, [(0, 0.0, base)])
+    assert (burst.taught, burst.skipped, burst.same_picture) == (1, 0, False)
+    feed(teacher, [(i, i * 0.5, base) for i in range(1, 3)])
+    assert burst.skipped == 2 and not burst.same_picture  # two frames alike may be chance
+    feed(teacher, [(3, 1.5, base)])
+    assert burst.skipped == 3 and burst.same_picture
+    feed(teacher, [(4, 2.0, unit(rng))])  # the thing moved: a new example, the hint goes
+    assert (burst.taught, burst.skipped, burst.same_picture) == (2, 3, False)
+
+
+def test_frames_skipped_by_the_rate_limit_are_not_called_the_same_picture(teacher, rng):
+    burst = teacher.start(1, next_seq=0, hold=True)
+    feed(teacher, [(i, i * 0.01, unit(rng)) for i in range(20)])  # 100 fps, distinct frames
+    assert burst.taught == 1 and burst.skipped == 0 and not burst.same_picture
+
+
 @pytest.mark.parametrize("cos, taken", [(1.0, False), (0.99, False), (0.98, False),
                                         (0.97, True), (0.5, True), (-1.0, True)])
 def test_duplicate_threshold(teacher, cos, taken):

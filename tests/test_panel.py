@@ -36,7 +36,7 @@ def factory():
     factory.reset()
 
 
-def build(embedder, factory, *, camera=None, timeout=2.0, **panel_options):
+def build(embedder, factory, *, camera=None, timeout=2.0, pairing=None, **panel_options):
     camera = camera or SyntheticCamera(fps=0)
     supervisor = CameraSupervisor(camera, timeout=timeout, open_timeout=max(1.0, timeout), backoff=(0.05, 0.1))
     # no rate limit here, so each frame of a hold can be an example; near-duplicates are still skipped
@@ -45,7 +45,9 @@ def build(embedder, factory, *, camera=None, timeout=2.0, **panel_options):
                      model=model_identity(embedder.describe()), teacher=teacher, smoothing=1)
     clock = Clock()
     config = PanelConfig(hold_time=0.5, clear_all_time=5.0, **panel_options)
-    panel = Panel(loop, config, pin_factory=factory, clock=clock)
+    if pairing is not None:
+        pairing = pairing(clock)
+    panel = Panel(loop, config, pin_factory=factory, pairing=pairing, clock=clock)
     loop.add_input(panel)
     loop.add_observer(panel)
     clock.t += 5  # past the boot chase
@@ -300,14 +302,11 @@ def test_panel_pins_come_from_the_config_file(tmp_path):
 
 def test_a_pi_whose_gpio_fails_refuses_to_start_instead_of_simulating(monkeypatch):
     from gpiozero import Device
-    from gpiozero.exc import BadPinFactory
 
     from device.panel import make_pin_factory
 
-    def no_gpio():
-        raise BadPinFactory("Unable to load any default pin factory!")
-
-    monkeypatch.setattr(Device, "_default_pin_factory", staticmethod(no_gpio))
+    monkeypatch.setattr(Device, "pin_factory", None)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-pin-factory")  # as a Pi without lgpio fails
     with pytest.raises(ConfigError, match="python3-lgpio.*gpio = \"off\""):
         make_pin_factory("auto", on_pi=True)
     assert isinstance(make_pin_factory("auto", on_pi=False), MockFactory)  # a PC: simulated
@@ -318,4 +317,37 @@ def test_real_pins_are_debounced_simulated_ones_are_not(embedder, factory):
     assert PanelConfig().bounce_time == 0.02
     loop, panel, clock, camera = build(embedder, factory)
     assert all(b.pin.bounce is None for b in panel.class_buttons)  # mock buttons never bounce
+    panel.close()
+
+
+def test_the_class_button_a_pairing_names_approves_it_and_teaches_nothing(embedder, factory):
+    from device.pairing import PairingBroker
+
+    loop, panel, clock, camera = build(embedder, factory, pairing=lambda clock: PairingBroker(4, clock=clock))
+    broker = panel.pairing
+    request = broker.request("10.0.0.7")
+    loop.step()
+    assert panel.view().pattern == "pairing"
+    tap(factory, FUNCTION)  # undo, as always: nothing to undo, nothing approved
+    loop.step()
+    assert broker.state(request.id) == "pending"
+    press(factory, BUTTONS[request.code])
+    loop.step()
+    clock.t += 1.0  # held past hold_time: still no teaching
+    loop.step()
+    release(factory, BUTTONS[request.code])
+    loop.step()
+    assert broker.state(request.id) == "approved"
+    assert loop.head.total == 0
+    tap(factory, BUTTONS[request.code])  # the next press of it teaches again
+    loop.step()
+    assert loop.head.counts[request.code] == 1
+    panel.close()
+
+
+def test_the_panel_describes_itself_for_a_person(embedder, factory):
+    loop, panel, clock, camera = build(embedder, factory)
+    text = panel.describe()
+    assert "GPIO 5, 6, 13, 19" in text and "function button on GPIO 26" in text and "simulated" in text
+    assert "<" not in text
     panel.close()

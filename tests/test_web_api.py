@@ -331,7 +331,7 @@ def test_other_host_names_are_refused_on_every_route(client, taught, method, pat
     assert "evil.example" in error_of(response)
     assert not response.data.startswith(b"PK")
     assert_nothing_changed(taught, before)
-    assert all(not b.is_pressed for b in taught.panel.class_buttons)
+    assert not any(taught.box.snapshot().panel.buttons)
 
 
 @pytest.mark.parametrize("host", ["192.168.1.20:8000", "[::1]:8000", "10.0.0.7", "localhost:8000",
@@ -895,7 +895,7 @@ def test_empty_import_is_refused(client, taught):
 # -- the simulated front panel ---------------------------------------------------------------------
 
 
-def test_sim_button_teaches_even_while_locked(client, box):
+def test_sim_button_teaches_from_the_box_itself_even_while_locked(client, box):
     assert status(client)["auth"]["unlocked"] is False
     response = post(client, "/api/sim/button", {"button": 0, "pressed": True})
     assert response.status_code == 200
@@ -923,7 +923,7 @@ def test_sim_button_needs_the_csrf_token(client, box):
     box.loop.step()
     box.loop.step()
     assert box.loop.head.counts == [0, 0, 0, 0]
-    assert not box.panel.class_buttons[0].is_pressed
+    assert not box.box.snapshot().panel.buttons[0]
 
 
 @pytest.mark.parametrize("payload", [
@@ -938,7 +938,8 @@ def test_bad_sim_buttons_are_400(client, box, payload):
     error_of(response)
     box.loop.step()
     assert box.loop.head.counts == [0, 0, 0, 0]
-    assert not any(b.is_pressed for b in box.panel.class_buttons) and not box.panel.function_button.is_pressed
+    panel = box.box.snapshot().panel
+    assert not any(panel.buttons) and not panel.function
 
 
 def test_sim_source_switches_the_synthetic_camera(client, box):
@@ -1078,3 +1079,132 @@ def test_a_hold_from_a_phone_that_goes_quiet_stops_by_itself(client, box, monkey
         loop.step()
     assert loop.head.counts[1] == taught >= 1
     assert post(client, "/api/teach/start", {"class": 1, "keep": True}).get_json()["teaching"] is False
+
+
+# -- holes found by an attacker on the LAN -----------------------------------------------------------
+
+
+def copy_of(client, app):
+    """Another browser holding a copy of ``client``'s cookie (a replayed or stolen cookie)."""
+    thief = app.test_client()
+    cookie = client.get_cookie("session")
+    thief.set_cookie(cookie.key, cookie.value, domain=cookie.domain or "localhost")
+    return thief
+
+
+def test_lock_revokes_the_unlock_on_the_box_even_for_a_copied_cookie(client, app, taught):
+    unlock(client)
+    thief = copy_of(client, app)
+    assert status(thief)["auth"]["unlocked"] is True  # the copy works while the owner is unlocked
+    assert post(client, "/api/lock").status_code == 200
+    before = state(taught.loop)
+    assert status(thief)["auth"]["unlocked"] is False
+    assert post(thief, "/api/clear-all", {"confirm": True}).status_code == 401
+    assert thief.get("/api/export").status_code == 401
+    assert state(taught.loop) == before
+
+
+def test_a_restart_ends_every_unlock(box):
+    key = b"k" * 32  # the cookie key is kept across restarts (web-secret); unlocks are not
+    before_restart = create_app({"TESTING": True}, box=box.box, web=WebConfig(pin=PIN), secret_key=key)
+    owner = before_restart.test_client()
+    unlock(owner)
+    after_restart = create_app({"TESTING": True}, box=box.box, web=WebConfig(pin=PIN), secret_key=key)
+    replayed = copy_of(owner, after_restart)
+    assert status(replayed)["auth"]["unlocked"] is False
+    assert post(replayed, "/api/clear-all", {"confirm": True}).status_code == 401
+
+
+def test_an_unlock_lasts_as_long_as_the_page_says(box):
+    clock = Clock()
+    app = create_app({"TESTING": True}, box=box.box, web=WebConfig(pin=PIN), unlocks=Unlocks(clock=clock))
+    client = app.test_client()
+    unlock(client)
+    auth = status(client)["auth"]
+    assert auth["unlock_hours"] == 12 and auth["expires_in"] == 12 * 3600
+    clock.t += 12 * 3600 - 60
+    assert status(client)["auth"]["expires_in"] == 60
+    assert post(client, "/api/rename", {"class": 0, "name": "Still mine"}).status_code == 200
+    clock.t += 61
+    auth = status(client)["auth"]
+    assert auth["unlocked"] is False and auth["expires_in"] is None
+    assert post(client, "/api/rename", {"class": 0, "name": "Too late"}).status_code == 401
+
+
+@pytest.mark.parametrize("path, payload", [
+    ("/api/sim/button", {"button": 0, "pressed": True}),
+    ("/api/sim/button", {"button": "function", "pressed": True}),
+    ("/api/sim/source", {"source": "blue box"}),
+], ids=["class-button", "function-button", "source"])
+def test_a_locked_browser_elsewhere_gets_no_simulated_presence(remote, box, path, payload):
+    """With gpio = "auto" on a PC the panel is simulated; a neighbour must not press it."""
+    assert status(remote)["auth"]["presence"] is False
+    response = post(remote, path, payload)
+    assert response.status_code == 401 and "unlock" in error_of(response)
+    box.loop.step()
+    panel = status(remote)["panel"]
+    assert panel["buttons"] == [False] * 4 and panel["function"] is False
+    assert status(remote)["camera"]["source"] == "red ball"
+
+
+def test_a_browser_elsewhere_cannot_approve_its_own_pairing_with_the_simulated_panel(remote, box):
+    code = post(remote, "/api/unlock/pair").get_json()["code"]
+    assert post(remote, "/api/sim/button", {"button": code - 1, "pressed": True}).status_code == 401
+    post(remote, "/api/sim/button", {"button": code - 1, "pressed": False})
+    box.loop.step()
+    assert remote.get("/api/unlock/pair").get_json()["state"] == "pending"
+    assert status(remote)["auth"]["unlocked"] is False
+
+
+def test_the_simulated_panel_works_on_the_box_itself_and_for_an_unlocked_browser(client, remote, box):
+    assert status(client)["auth"]["presence"] is True  # a browser on the machine itself
+    unlock(remote)
+    assert status(remote)["auth"]["presence"] is True
+    assert post(remote, "/api/sim/button", {"button": 1, "pressed": True}).status_code == 200
+    box.loop.step()
+    assert post(remote, "/api/sim/button", {"button": 1, "pressed": False}).status_code == 200
+    box.loop.step()
+    assert box.loop.head.counts == [0, 1, 0, 0]
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+EVERY_POST = ["/api/teach/start", "/api/teach/stop", "/api/undo", "/api/clear", "/api/clear-all", "/api/rename",
+              "/api/unlock/pin", "/api/unlock/pair", "/api/unlock/pair/cancel", "/api/lock", "/api/sim/button",
+              "/api/sim/source"]
+
+
+@pytest.mark.parametrize("path", EVERY_POST)
+def test_absurdly_nested_json_is_a_400_on_every_route(client, taught, path):
+    unlock(client)
+    before = state(taught.loop)
+    response = post(client, path, data=DEEP, content_type="application/json")
+    assert response.status_code == 400, response.data[:200]
+    error_of(response)
+    assert_nothing_changed(taught, before)
+
+
+def test_a_hold_on_the_same_picture_says_so_and_counts_live(client, box):
+    unlock(client)
+    assert post(client, "/api/teach/start", {"class": 0}).status_code == 200
+    box.loop.step()
+    burst = status(client)["burst"]
+    assert burst == {"class": 0, "taught": 1, "skipped": 0, "same_picture": False}
+    for _ in range(6):  # the camera keeps seeing the very same ball
+        box.camera.select("red ball")
+        box.loop.step()
+    burst = status(client)["burst"]
+    assert burst["taught"] <= 2 and burst["skipped"] >= 3 and burst["same_picture"] is True
+    box.camera.select("blue box")  # moved: a new picture is taken and the hint goes
+    box.loop.step()
+    burst = status(client)["burst"]
+    assert burst["taught"] >= 2 and burst["same_picture"] is False
+    post(client, "/api/teach/stop", {"class": 0})
+    box.loop.step()
+    assert status(client)["burst"] is None
+
+
+def test_clear_all_keeps_the_names_as_clearing_one_class_does(client, taught):
+    unlock(client)
+    response = post(client, "/api/clear-all", {"confirm": True})
+    assert response.get_json()["names_kept"] is True
+    assert [c["name"] for c in status(client)["classes"]] == ["Class 1", "Box", "Class 3", "Class 4"]

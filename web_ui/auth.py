@@ -174,6 +174,7 @@ def pair_state():
 
 @bp.post("/api/unlock/pair/cancel")
 def pair_cancel():
+    json_body(optional=True)
     s = services()
     request_id = session.pop("pair", None)
     cancelled = bool(request_id) and s.box.can_pair and s.box.pairing.cancel(request_id)
@@ -182,6 +183,7 @@ def pair_cancel():
 
 @bp.post("/api/lock")
 def lock():
+    json_body(optional=True)
     services().unlocks.revoke(session.pop("unlock", None))
     return jsonify(unlocked=False)
 
