@@ -17,7 +17,6 @@ const els = {
   pinSubmit: $('pin-submit'), pinWait: $('pin-wait'), noUnlock: $('no-unlock'), lock: $('lock'),
   unlockLeft: $('unlock-left'), alert: $('pair-alert')
 };
-const waits = { pairUntil: 0, pairText: '', pinUntil: 0 };  // refusals with a "try again in"
 let pairTimer = null;
 
 const secondsLeft = (until) => Math.max(0, (until - Date.now()) / 1000);
@@ -43,11 +42,11 @@ function renderPending(auth) {
 }
 
 function renderWaits(auth) {
-  const pairLeft = secondsLeft(waits.pairUntil);
+  const pairLeft = secondsLeft(state.waits.pairUntil);
   setHidden(els.pairWait, !pairLeft);
-  if (pairLeft) { setText(els.pairWait, waits.pairText + ' Try again in ' + waitText(pairLeft) + '.'); }
+  if (pairLeft) { setText(els.pairWait, state.waits.pairText + ' Try again in ' + waitText(pairLeft) + '.'); }
   els.unlockPair.disabled = !!pairLeft;
-  const pinLeft = Math.max(secondsLeft(waits.pinUntil), Number(auth.pin_retry_in) || 0);
+  const pinLeft = Math.max(secondsLeft(state.waits.pinUntil), Number(auth.pin_retry_in) || 0);
   setHidden(els.pinWait, !pinLeft);
   if (pinLeft) { setText(els.pinWait, 'Too many wrong PINs: the next try is allowed in ' + waitText(pinLeft) + '.'); }
   els.pinSubmit.disabled = !!pinLeft;
@@ -136,8 +135,8 @@ async function checkPairing() {
 function refusedPairing(error) {
   const data = error.data || {};
   if (error.status === 409 || error.status === 429) {
-    waits.pairUntil = Date.now() + (Number(data.retry_in) || 5) * 1000;
-    waits.pairText = error.status === 409 && isNumber(data.code)
+    state.waits.pairUntil = Date.now() + (Number(data.retry_in) || 5) * 1000;
+    state.waits.pairText = error.status === 409 && isNumber(data.code)
       ? 'Another browser is asking to unlock right now (button ' + data.code + ' blinks on the box).'
       : 'The box asks this browser to wait.';
     pollSoon();
@@ -187,7 +186,7 @@ async function submitPin(event) {
     showBanner('Unlocked: this phone can now teach and change the box.', 'info');
   } catch (error) {
     const wait = Number((error.data || {}).retry_in) || (error.status === 429 ? 60 : 0);
-    if (wait > 0) { waits.pinUntil = Date.now() + wait * 1000; }  // a wrong PIN may already cost a wait
+    if (wait > 0) { state.waits.pinUntil = Date.now() + wait * 1000; }  // a wrong PIN may already cost a wait
     els.pin.select();
     reportError(error);
   } finally {

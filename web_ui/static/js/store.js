@@ -1,5 +1,7 @@
-/* The page's one state object.  Modules read `state`; they change it only through `update`,
- * which tells every subscriber (the renderers) once per change. */
+/* The page's one state object.  Modules read `state` and change it through `update`, which
+ * tells every subscriber (the renderers) once per change.  Two parts are bookkeeping that is
+ * mutated in place and shown at the next render: `net` (poll and frame in flight; poll() and
+ * the frame loader hold on to the object) and `waits`. */
 
 export const state = {
   status: null,        // the last /api/status answer
@@ -10,6 +12,9 @@ export const state = {
   pairing: null,       // this page's pending pairing request: {code, since} or null
   latched: false,      // the simulated Function button is kept down by the "Keep Function down" toggle
   expectLocked: false, // a Lock was just sent: tell the user if the box stays unlocked
+  waits: {             // refusals that said "try again in": when (Date.now() ms) and why
+    pairUntil: 0, pairText: '', pinUntil: 0
+  },
   net: {              // request bookkeeping: mutated in place (poll and frames keep a reference)
     polling: null,     // the running status request (a promise), if any
     pollAgain: false,  // poll once more when it returns
