@@ -283,11 +283,26 @@ VOCABULARY = ("online", "offline", "starting", "nothing-learned", "function", "p
               "unknown", "boot", "fault", "countdown", "pairing", "feedback")
 
 
+def test_an_installed_box_gets_every_file_of_the_page():
+    """install.sh pip-installs the project (not editable): package-data must name every page file."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["web_ui"]
+    root = REPO / "web_ui"
+    files = [p.relative_to(root).as_posix() for folder in ("static", "templates")
+             for p in (root / folder).rglob("*") if p.is_file()]
+    # setuptools globs do not cross folders: "static/*" matches static/main.js, not static/js/main.js
+    left_out = [f for f in files if not any(fnmatch.fnmatch(f, pattern) and f.count("/") == pattern.count("/")
+                                            for pattern in patterns)]
+    assert not left_out, f"not in [tool.setuptools.package-data] web_ui = {patterns}: {left_out}"
+
+
 def test_the_page_spells_the_box_vocabulary_in_one_place():
     """State words come from the template's #vocab (vocab.js); no other module re-types them."""
     quoted = re.compile(r"""(['"`])(%s)\1""" % "|".join(map(re.escape, VOCABULARY)))
-    modules = sorted((STATIC / "js").glob("*.js"))
-    assert (STATIC / "js" / "main.js") in modules and not (STATIC / "app.js").exists()
+    modules = sorted(STATIC.glob("*.js"))
+    assert (STATIC / "main.js") in modules and not (STATIC / "app.js").exists()
     retyped = {path.name: sorted({m.group(2) for m in quoted.finditer(path.read_text())})
                for path in modules if path.name != "vocab.js"}
     assert not any(retyped.values()), f"state words typed outside vocab.js: {retyped}"

@@ -1,6 +1,7 @@
-/* teachbox phone page, entry point: polls /api/status into the store, renders every part of the
- * page from it, refreshes the live view and wires the controls.  ES modules, no build step, no
- * external resources. */
+/* teachbox phone page, entry point: polls /api/status into the store, renders every part of
+ * the page from it, refreshes the live view and wires the controls.  ES modules, no build step,
+ * no external resources.  The modules sit beside this file in static/, where the package data
+ * "static/*" installs them (a subfolder would be left out of an installed box). */
 import { $ } from './dom.js';
 import { state, subscribe } from './store.js';
 import { startPolling, poll } from './api.js';
