@@ -49,6 +49,7 @@ function renderCard(card, c, i, s) {
   const unlocked = state.unlocked;
   const answered = s.state === ANSWER.OK && s.answer_id === i && (s.camera || {}).state !== CAMERA.OFFLINE;
   card.classList.toggle('answered', answered);
+  setText(card.querySelector('.seeing'), s.sure === false ? 'maybe' : 'sees this');
   card.classList.toggle('teaching', s.teaching === i);
   card.classList.toggle('empty', !c.examples);
   const nameEl = card.querySelector('.name');
