@@ -898,14 +898,24 @@ def test_simulated_panel_with_the_keyboard(browser, box, phone):
 def edited_status(context, box, change, options=PHONE):
     """A page whose /api/status answers pass through ``change(data)`` first (everything else is real)."""
     def handle(route):
-        response = route.fetch()
-        data = response.json()
-        change(data)
-        route.fulfill(response=response, json=data)
+        try:
+            response = route.fetch()
+            data = response.json()
+            change(data)
+            route.fulfill(response=response, json=data)
+        except PlaywrightError:  # the page closed while its poll was on the way
+            pass
 
     tab = Tab(context)
     tab.page.route("**/api/status", handle)
     tab.open()
+    close = tab.close
+
+    def close_edited():
+        tab.page.unroute_all(behavior="ignoreErrors")
+        close()
+
+    tab.close = close_edited
     return tab
 
 
