@@ -425,3 +425,26 @@ def test_info_names_the_config_file_from_the_environment(capsys, tmp_path, monke
     monkeypatch.setenv("TEACHBOX_CONFIG", str(config))
     assert main(["info", "--json", "--model", str(model_path)]) == 0
     assert json.loads(capsys.readouterr().out)["config"] == str(config)
+
+
+# -- packaging and README ------------------------------------------------------------------------
+
+
+def _minimum_python() -> tuple:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    match = re.fullmatch(r">=\s*3\.(\d+)", project["requires-python"])
+    assert match, project["requires-python"]
+    return (3, int(match.group(1)))
+
+
+def test_readme_asks_for_the_python_that_pyproject_requires():
+    wanted = "%d.%d" % _minimum_python()
+    said = re.findall(r"Python (3\.\d+)\+", (REPO / "README.md").read_text())
+    assert said and set(said) == {wanted}, f"README says Python {said}, pyproject requires >= {wanted}"
+
+
+def test_no_dependency_marker_that_requires_python_already_implies():
+    minimum = _minimum_python()
+    for dependency in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]:
+        for low in re.findall(r"python_version\s*>=\s*['\"]3\.(\d+)['\"]", dependency):
+            assert (3, int(low)) > minimum, f"{dependency!r}: the marker is always true with Python >= 3.{minimum[1]}"
