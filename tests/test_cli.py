@@ -448,3 +448,21 @@ def test_no_dependency_marker_that_requires_python_already_implies():
     for dependency in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]:
         for low in re.findall(r"python_version\s*>=\s*['\"]3\.(\d+)['\"]", dependency):
             assert (3, int(low)) > minimum, f"{dependency!r}: the marker is always true with Python >= 3.{minimum[1]}"
+
+
+SET_UP_AND_CLI_SECTIONS = ("Two commands", "The `teachbox` command", "Install on a Raspberry Pi", "Configuration",
+                           "Evaluate")
+
+
+def readme_section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", (REPO / "README.md").read_text(), re.M | re.S)
+    assert match, f"README has no section {title!r}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("title", SET_UP_AND_CLI_SECTIONS)
+def test_readme_runs_teachbox_where_set_up_puts_it(title):
+    """Set-up puts teachbox into .venv/bin (or /opt/teachbox/venv/bin), not on PATH."""
+    text = readme_section(title)
+    for prefix, command in re.findall(r"(\S*)\bteachbox (run|eval|info|fetch-model|default-config)\b", text):
+        assert prefix.endswith("venv/bin/"), f"README {title!r}: `{prefix}teachbox {command}` is not on PATH"
