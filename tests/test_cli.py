@@ -466,3 +466,20 @@ def test_readme_runs_teachbox_where_set_up_puts_it(title):
     text = readme_section(title)
     for prefix, command in re.findall(r"(\S*)\bteachbox (run|eval|info|fetch-model|default-config)\b", text):
         assert prefix.endswith("venv/bin/"), f"README {title!r}: `{prefix}teachbox {command}` is not on PATH"
+
+
+def test_every_data_file_ships_in_a_declared_package():
+    """setuptools warns about a data folder that is not a declared package ("web_ui.static is absent from
+    the packages configuration"); and a file no package-data pattern matches is not in the wheel."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages, data = set(setuptools["packages"]), setuptools.get("package-data", {})
+    top = {name for name in packages if "." not in name}
+    for path in sorted(p for name in top for p in (REPO / name).rglob("*") if p.is_file()):
+        relative = path.relative_to(REPO)
+        if path.suffix in (".py", ".pyc") or "__pycache__" in relative.parts:
+            continue
+        package = ".".join(relative.parent.parts)
+        assert package in packages, f"{relative}: its folder {package!r} is not in [tool.setuptools] packages"
+        patterns = data.get(package, [])
+        assert any(path.match(f"{relative.parent}/{pattern}") for pattern in patterns), \
+            f"{relative} is matched by no [tool.setuptools.package-data] {package!r} pattern ({patterns})"
