@@ -21,6 +21,29 @@ log = logging.getLogger("teachbox")
 CONFIG_ENV = "TEACHBOX_CONFIG"
 
 
+class _OutputClosed(Exception):
+    """Whoever reads our stdout has gone (``teachbox default-config | head -1``)."""
+
+
+def _out(text: str) -> None:
+    """Print the command's output (to stdout, flushed now, so a closed pipe shows up here)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise _OutputClosed from None
+
+
+def _end_quietly() -> int:
+    """Stop as a filter does when its reader has gone: no message, the status of SIGPIPE."""
+    try:  # what is still buffered for stdout must not fail again when Python exits
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="teachbox", description="A box you teach to recognise things.")
     parser.add_argument("--version", action="version", version=f"teachbox {__version__}")
@@ -138,9 +161,9 @@ def _eval(args, config: Config) -> int:
     result = evaluate(embedder, args.data, shots=args.shots, ways=args.ways, protocol=args.protocol,
                       splits=args.splits, seed=args.seed)
     if args.json:
-        print(json.dumps(result))
+        _out(json.dumps(result))
     else:
-        print(f"accuracy {result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}  "
+        _out(f"accuracy {result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}  "
               f"({result['shots']}-shot, {result['ways']}-way, {result['protocol']}, {result['splits']} splits, "
               f"{result['queries']} queries, {result['model']}, {result['seconds']} s)")
     return 0
@@ -156,10 +179,9 @@ def _info(args, config: Config) -> int:
     except TeachboxError as exc:
         facts["model_error"] = str(exc)
     if args.json:
-        print(json.dumps(facts, indent=2))
+        _out(json.dumps(facts, indent=2))
     else:
-        for key, value in facts.items():
-            print(f"{key:16} {value}")
+        _out("\n".join(f"{key:16} {value}" for key, value in facts.items()))
     return 0
 
 
@@ -167,21 +189,27 @@ def _fetch(args, config: Config) -> int:
     from .models import fetch_model
 
     path = fetch_model(config.model_dir, args.name, mirror=args.mirror, force=args.force)
-    print(path)
+    _out(str(path))
     return 0
+
+
+def _dispatch(args) -> int:
+    if args.command == "default-config":
+        _out(render_defaults())
+        return 0
+    config = _config(args)
+    logging.getLogger().setLevel(config.log.level.upper())
+    handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch}[args.command]
+    return handler(args, config)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "default-config":
-            print(render_defaults())
-            return 0
-        config = _config(args)
-        logging.getLogger().setLevel(config.log.level.upper())
-        handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch}[args.command]
-        return handler(args, config)
+        return _dispatch(args)
+    except _OutputClosed:
+        return _end_quietly()
     except TeachboxError as exc:
         log.error("%s", exc)
         return 2

@@ -483,3 +483,38 @@ def test_every_data_file_ships_in_a_declared_package():
         patterns = data.get(package, [])
         assert any(path.match(f"{relative.parent}/{pattern}") for pattern in patterns), \
             f"{relative} is matched by no [tool.setuptools.package-data] {package!r} pattern ({patterns})"
+
+
+# -- output into a closed pipe (`teachbox ... | head -1`) ----------------------------------------
+
+
+def run_into_a_closed_pipe(tmp_path, *args) -> subprocess.CompletedProcess:
+    """Run teachbox with stdout a pipe whose reader has already gone, like `| head -1` after one line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([str(TEACHBOX), *map(str, args)], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120, env=subprocess_env(tmp_path), cwd=tmp_path)
+    finally:
+        os.close(write_end)
+
+
+def assert_ended_quietly(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode in (0, 141), result.stderr  # 141 = 128 + SIGPIPE, as `yes | head -1` ends
+    assert "Broken pipe" not in result.stderr and "Traceback" not in result.stderr
+    assert "Exception ignored" not in result.stderr
+    assert result.stderr == ""
+
+
+def test_default_config_into_a_closed_pipe_ends_quietly(tmp_path):
+    assert_ended_quietly(run_into_a_closed_pipe(tmp_path, "default-config"))
+
+
+def test_info_json_into_a_closed_pipe_ends_quietly(tmp_path, model_path):
+    assert_ended_quietly(run_into_a_closed_pipe(tmp_path, "info", "--json", "--model", model_path))
+
+
+def test_eval_json_into_a_closed_pipe_ends_quietly(tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data")
+    assert_ended_quietly(run_into_a_closed_pipe(tmp_path, "eval", "--data", data, "--shots", "1", "--splits", "2",
+                                                "--json", "--model", model_path))
