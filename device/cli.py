@@ -174,14 +174,18 @@ def _info(args, config: Config) -> int:
 
     facts = {"version": __version__, "python": sys.version.split()[0], "model_dir": str(config.model_dir),
              "state_dir": str(config.state_dir), "config": str(_config_path(args) or "")}
+    problem = None
     try:
         facts.update(Embedder(config.model_path, num_threads=config.threads).describe())
     except TeachboxError as exc:
-        facts["model_error"] = str(exc)
+        problem = facts["model_error"] = str(exc)
     if args.json:
         _out(json.dumps(facts, indent=2))
     else:
         _out("\n".join(f"{key:16} {value}" for key, value in facts.items()))
+    if problem:  # the facts are printed, but a box that cannot run is not "ok"
+        log.error("%s", problem)
+        return 2
     return 0
 
 

@@ -188,12 +188,23 @@ def test_info_all_cores_by_default(capsys, model_path):
     assert facts["threads"] == (os.cpu_count() or 1)
 
 
-def test_info_without_model_reports_how_to_fetch(capsys, tmp_path):
+def test_info_without_model_reports_how_to_fetch(capsys, caplog, tmp_path):
     code = main(["info", "--json", "--model-dir", str(tmp_path / "empty")])
-    assert code == 0
-    facts = json.loads(capsys.readouterr().out)
+    assert code == 2  # a box that cannot run is not "ok"
+    facts = json.loads(capsys.readouterr().out)  # the facts it has are still printed
     assert "teachbox fetch-model" in facts["model_error"]
     assert facts["model_dir"] == str(tmp_path / "empty")
+    assert facts["version"] == __version__
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "teachbox fetch-model" in errors[0] and str(tmp_path / "empty") in errors[0]
+
+
+def test_info_text_without_model_as_a_program(tmp_path):
+    result = subprocess.run([str(TEACHBOX), "info", "--model-dir", str(tmp_path / "empty")], capture_output=True,
+                            text=True, timeout=120, env=subprocess_env(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert re.search(r"^model_dir\s+" + re.escape(str(tmp_path / "empty")) + "$", result.stdout, re.M), result.stdout
+    assert re.search(r"^ERROR .*does not exist.*teachbox fetch-model", result.stderr, re.M), result.stderr
 
 
 def test_info_text(capsys, model_path):
