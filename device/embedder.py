@@ -111,15 +111,13 @@ def runtime_version(runtime: str) -> str:
         return "unknown"
 
 
-def fetch_hint(model_path: Path) -> str:
+def fetch_hint(model_path: Path, *, force: bool = False) -> str:
     """The exact command that puts ``model_path`` in place (when it is a known model)."""
-    from .models import DEFAULT_MODEL, MODELS
+    from .models import MODELS, fetch_command
 
-    name = model_path.name
-    if name not in MODELS:
-        return f"Check the path, or fetch the default model with: teachbox fetch-model --model-dir {str(model_path.parent)!r}"
-    extra = "" if name == DEFAULT_MODEL else f" --name {name} --mirror DIR"
-    return f"Fetch it with: teachbox fetch-model --model-dir {str(model_path.parent)!r}{extra}"
+    if model_path.name not in MODELS:
+        return f"Check the path, or fetch the default model with: {fetch_command(model_path.parent, force=force)}"
+    return f"Fetch it with: {fetch_command(model_path.parent, model_path.name, force=force)}"
 
 
 def centre_crop(frame: np.ndarray, aspect: float = 1.0) -> np.ndarray:
@@ -188,8 +186,8 @@ class Embedder:
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
-                f"model file {str(self.model_path)!r} cannot be loaded ({exc}). It may be damaged: "
-                "fetch it again with: teachbox fetch-model --force"
+                f"model file {str(self.model_path)!r} cannot be loaded ({exc}). It may be damaged. "
+                f"{fetch_hint(self.model_path, force=True)}"
             ) from None
         self.sha256 = sha256_of(self.model_path)
         self._read_signature()

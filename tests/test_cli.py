@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -529,3 +530,62 @@ def test_eval_json_into_a_closed_pipe_ends_quietly(tmp_path, model_path):
     data = tiny_dataset(tmp_path / "data")
     assert_ended_quietly(run_into_a_closed_pipe(tmp_path, "eval", "--data", data, "--shots", "1", "--splits", "2",
                                                 "--json", "--model", model_path))
+
+
+# -- the fetch hint when the model is missing ------------------------------------------------------
+
+
+def copy_mirror(folder: Path, model_path: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / DEFAULT_MODEL).write_bytes(model_path.read_bytes())
+    return folder
+
+
+def the_fetch_command(text: str) -> list:
+    match = re.search(r"Fetch it with: (.+?)\s*$", text, re.M)
+    assert match, text
+    return shlex.split(match.group(1))
+
+
+def test_missing_model_hint_names_the_mirror_from_the_environment(caplog, tmp_path, monkeypatch, model_path):
+    mirror = copy_mirror(tmp_path / "my mirror", model_path)
+    monkeypatch.setenv("TEACHBOX_MODEL_MIRROR", str(mirror))
+    model_dir = tmp_path / "models"
+    assert main(["info", "--model-dir", str(model_dir)]) == 2
+    words = the_fetch_command(caplog.text)
+    assert words[:2] == ["teachbox", "fetch-model"]
+    assert words[words.index("--mirror") + 1] == str(mirror)
+    assert words[words.index("--model-dir") + 1] == str(model_dir)
+    monkeypatch.delenv("TEACHBOX_MODEL_MIRROR")  # the command works on its own, e.g. under sudo
+    assert main(words[1:]) == 0
+    assert main(["info", "--model-dir", str(model_dir)]) == 0
+
+
+def test_missing_model_hint_without_a_mirror_downloads(caplog, tmp_path):
+    assert main(["info", "--model-dir", str(tmp_path / "models")]) == 2
+    assert "--mirror" not in the_fetch_command(caplog.text)  # the default model can be downloaded
+
+
+def test_missing_mirror_only_model_hint_uses_the_known_mirror(caplog, tmp_path, monkeypatch):
+    name = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
+    monkeypatch.setenv("TEACHBOX_MODEL_MIRROR", str(shared_mirror()))
+    assert main(["info", "--model", str(tmp_path / name)]) == 2
+    words = the_fetch_command(caplog.text)
+    assert words[words.index("--name") + 1] == name
+    assert words[words.index("--mirror") + 1] == str(shared_mirror())
+
+
+def test_missing_model_hint_is_a_command_that_works_as_printed(tmp_path, model_path):
+    """Set-up does not put teachbox on PATH: the hint must name the program it was run as."""
+    mirror = copy_mirror(tmp_path / "mirror", model_path)
+    env = dict(subprocess_env(tmp_path), PATH="/usr/bin:/bin", TEACHBOX_MODEL_MIRROR=str(mirror))
+    model_dir = tmp_path / "models"
+    first = subprocess.run([str(TEACHBOX), "info", "--model-dir", str(model_dir)], capture_output=True, text=True,
+                           timeout=120, env=env, cwd=tmp_path)
+    assert first.returncode == 2
+    words = the_fetch_command(first.stderr)
+    assert "--mirror" in words  # copied from the mirror: this test never downloads
+    del env["TEACHBOX_MODEL_MIRROR"]
+    fetched = subprocess.run(words, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    assert sha256_of(model_dir / DEFAULT_MODEL) == MODELS[DEFAULT_MODEL].sha256
