@@ -14,8 +14,8 @@ from typing import List, Optional
 
 from . import __version__
 from .config import Config, load_config, render_defaults
-from .errors import ConfigError, ModelError, TeachboxError
-from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS
+from .errors import ConfigError, ModelError, ModelMissingError, TeachboxError
+from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS, fetch_hint
 
 log = logging.getLogger("teachbox")
 CONFIG_ENV = "TEACHBOX_CONFIG"
@@ -178,7 +178,7 @@ def _info(args, config: Config) -> int:
     try:
         facts.update(Embedder(config.model_path, num_threads=config.threads).describe())
     except TeachboxError as exc:
-        problem = facts["model_error"] = str(exc)
+        problem = facts["model_error"] = _model_problem(config, exc)
     if args.json:
         _out(json.dumps(facts, indent=2))
     else:
@@ -204,7 +204,21 @@ def _dispatch(args) -> int:
     config = _config(args)
     logging.getLogger().setLevel(config.log.level.upper())
     handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch}[args.command]
-    return handler(args, config)
+    try:
+        return handler(args, config)
+    except ModelMissingError as exc:
+        if args.command == "fetch-model":  # about a mirror, not about the model folders
+            raise
+        raise ModelMissingError(_model_problem(config, exc)) from None
+
+
+def _model_problem(config: Config, exc: TeachboxError) -> str:
+    """The model error; for a missing model that was looked for in several folders, all of them."""
+    folders = config.model_dirs
+    if not isinstance(exc, ModelMissingError) or config.model.path or len(folders) < 2:
+        return str(exc)  # it names the one file or folder there is
+    looked = " nor in ".join(repr(str(folder)) for folder in folders)
+    return f"the model {DEFAULT_MODEL} is neither in {looked}. {fetch_hint(config.model_path)}"
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -25,6 +25,7 @@ from PIL import Image
 
 from .atomic import sha256_of
 from .errors import ModelError, ModelMissingError, RuntimeMissingError
+from .models import fetch_hint
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +110,6 @@ def runtime_version(runtime: str) -> str:
         return metadata.version(runtime)
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def fetch_hint(model_path: Path, *, force: bool = False) -> str:
-    """The exact command that puts ``model_path`` in place (when it is a known model)."""
-    from .models import MODELS, fetch_command
-
-    if model_path.name not in MODELS:
-        return f"Check the path, or fetch the default model with: {fetch_command(model_path.parent, force=force)}"
-    return f"Fetch it with: {fetch_command(model_path.parent, model_path.name, force=force)}"
 
 
 def centre_crop(frame: np.ndarray, aspect: float = 1.0) -> np.ndarray:

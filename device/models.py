@@ -101,6 +101,13 @@ def fetch_command(model_dir: Path, name: str = DEFAULT_MODEL, *, force: bool = F
     return shlex.join(words) + (" --mirror DIR" if needs_mirror else "")
 
 
+def fetch_hint(model_path: Path, *, force: bool = False) -> str:
+    """The exact command that puts ``model_path`` in place (when it is a known model)."""
+    if model_path.name not in MODELS:
+        return f"Check the path, or fetch the default model with: {fetch_command(model_path.parent, force=force)}"
+    return f"Fetch it with: {fetch_command(model_path.parent, model_path.name, force=force)}"
+
+
 def fetch_model(
     model_dir: Path,
     name: str = DEFAULT_MODEL,

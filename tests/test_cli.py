@@ -30,10 +30,12 @@ TEACHBOX = REPO / ".venv" / "bin" / "teachbox"
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """No user config, data folder in tmp, no network; the root log level is restored."""
+    """No user config, data folder in tmp, working folder tmp (no ./models), no network; the root log
+    level is restored."""
     for name in ("TEACHBOX_CONFIG", "TEACHBOX_MODEL_MIRROR", "STATE_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable (test)")
@@ -589,3 +591,61 @@ def test_missing_model_hint_is_a_command_that_works_as_printed(tmp_path, model_p
     fetched = subprocess.run(words, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert fetched.returncode == 0, fetched.stderr
     assert sha256_of(model_dir / DEFAULT_MODEL) == MODELS[DEFAULT_MODEL].sha256
+
+
+# -- where the model is looked for -------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch, model_path) -> Path:
+    """A working folder like the repository after scripts/dev.sh: the model in ./models."""
+    folder = tmp_path / "checkout"
+    (folder / "models").mkdir(parents=True)
+    (folder / "models" / DEFAULT_MODEL).write_bytes(model_path.read_bytes())
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_info_finds_the_model_in_the_local_models_folder(capsys, checkout):
+    assert main(["info", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["model_path"] == str(checkout / "models" / DEFAULT_MODEL)
+    assert facts["model_dir"] == str(checkout / "models")
+
+
+def test_eval_finds_the_model_in_the_local_models_folder(capsys, checkout, tmp_path):
+    data = tiny_dataset(tmp_path / "data")
+    assert main(["eval", "--data", str(data), "--shots", "1", "--splits", "2", "--json"]) == 0
+    assert only_json(capsys.readouterr().out)["model"] == DEFAULT_MODEL
+
+
+def test_run_finds_the_model_in_the_local_models_folder(caplog, checkout, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    # the model loads; start-up then stops at the state folder, the next thing it checks
+    code = main(["run", "--simulate", "--camera", "synthetic", "--state-dir", str(blocker / "state"), "--port", "0"])
+    assert code == 2
+    assert "cannot be written" in caplog.text and "does not exist" not in caplog.text
+
+
+def test_fetch_model_refreshes_the_local_models_folder(capsys, checkout):
+    assert main(["fetch-model"]) == 0  # a good copy is there: kept, nothing downloaded
+    assert capsys.readouterr().out.strip() == str(checkout / "models" / DEFAULT_MODEL)
+
+
+def test_a_given_model_dir_is_the_only_place_looked_in(caplog, checkout, tmp_path):
+    assert main(["info", "--model-dir", str(tmp_path / "elsewhere")]) == 2
+    assert str(tmp_path / "elsewhere") in caplog.text
+    assert str(checkout / "models") not in caplog.text
+
+
+@pytest.mark.parametrize("command", [["info"], ["run", "--simulate", "--state-dir", "state"],
+                                     ["eval", "--data", "data", "--shots", "1"]], ids=["info", "run", "eval"])
+def test_missing_model_names_every_folder_looked_in(caplog, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)  # no ./models here
+    assert main(command) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert str(tmp_path / "models") in errors[0]
+    assert str(tmp_path / "xdg" / "teachbox" / "models") in errors[0]
+    assert "fetch-model --model-dir" in errors[0]
