@@ -365,6 +365,24 @@ def pi_camera_available() -> Tuple[bool, str]:
     return False, "no Pi camera is connected"
 
 
+def camera_specs() -> Tuple[Tuple[str, str], ...]:
+    """Every camera spec teachbox accepts, with what it means (``auto`` is resolved by the app)."""
+    return (
+        ("auto", "the Pi camera if there is one, else the synthetic scene (on a Raspberry Pi always the Pi "
+                 "camera; with --simulate always the synthetic scene)"),
+        ("picamera2", "the Pi camera"),
+        ("opencv:N", "USB webcam number N, e.g. opencv:0"),
+        ("video:PATH", "a video file, looped"),
+        ("folder:PATH", "the images in folder PATH in natural filename order (one subfolder per object)"),
+        ("synthetic or synthetic:SCENE", f"a drawn scene, SCENE one of {', '.join(_SCENES)} (default red ball)"),
+    )
+
+
+def camera_specs_help() -> str:
+    """The specs and their meanings in one line, for ``--help``."""
+    return "; ".join(f"{spec} = {meaning}" for spec, meaning in camera_specs())
+
+
 def make_camera(spec: str, *, model_size: Tuple[int, int] = (224, 224), swap_rb: bool = False) -> Camera:
     """A camera from a spec: ``picamera2``, ``opencv:N``, ``video:PATH``, ``folder:PATH``, ``synthetic``."""
     kind, _, arg = spec.partition(":")
@@ -383,9 +401,7 @@ def make_camera(spec: str, *, model_size: Tuple[int, int] = (224, 224), swap_rb:
         if arg and arg not in _SCENES:
             raise ConfigError(f"camera {spec!r}: the synthetic scene has {', '.join(_SCENES)}")
         return SyntheticCamera(source=arg or "red ball")
-    raise ConfigError(
-        f"camera {spec!r} is not known; use picamera2, opencv:N, video:PATH, folder:PATH or synthetic"
-    )
+    raise ConfigError(f"camera {spec!r} is not known; use one of: {', '.join(s for s, _ in camera_specs())}")
 
 
 # -- supervision ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import __version__
+from .camera import camera_specs_help
 from .config import Config, load_config, render_defaults
 from .errors import ConfigError, ModelError, ModelMissingError, TeachboxError
 from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS, fetch_hint
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     run = with_config(commands.add_parser("run", help="run the appliance"))
-    run.add_argument("--camera", help="auto, picamera2, opencv:N, video:PATH, folder:PATH or synthetic")
+    run.add_argument("--camera", metavar="SPEC", help=f"camera (overrides [camera] source): {camera_specs_help()}")
     run.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
     run.add_argument("--simulate", action="store_true", help="simulated hardware (no Pi camera or GPIO needed)")
     run.add_argument("--host", help="address of the phone page (overrides [web] host; default all interfaces)")

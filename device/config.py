@@ -37,7 +37,7 @@ def _doc(text: str, default: Any) -> Any:
 @dataclass(frozen=True)
 class CameraConfig:
     source: str = _doc("auto (Pi camera if present, else synthetic), picamera2, opencv:N, video:PATH, "
-                       "folder:PATH or synthetic", "auto")
+                       "folder:PATH, synthetic or synthetic:SCENE (teachbox run --help says more)", "auto")
     timeout: float = _doc("seconds without a frame before the camera counts as offline", 2.0)
     swap_rb: bool = _doc("swap red and blue (for a camera whose colours look wrong)", False)
 

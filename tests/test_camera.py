@@ -621,3 +621,10 @@ def test_supervisor_closes_the_camera():
     assert guarded(supervisor.read) is not None
     guarded(supervisor.close)
     assert camera.closes == 1
+
+
+def test_unknown_spec_lists_every_spec_including_auto():
+    with pytest.raises(ConfigError) as info:
+        make_camera("webcam")
+    for spec in ("auto", "picamera2", "opencv:N", "video:PATH", "folder:PATH", "synthetic"):
+        assert spec in str(info.value)

@@ -649,3 +649,23 @@ def test_missing_model_names_every_folder_looked_in(caplog, tmp_path, monkeypatc
     assert str(tmp_path / "models") in errors[0]
     assert str(tmp_path / "xdg" / "teachbox" / "models") in errors[0]
     assert "fetch-model --model-dir" in errors[0]
+
+
+# -- help --------------------------------------------------------------------------------------------
+
+
+def test_run_help_lists_every_camera_spec_and_what_auto_means(capsys):
+    from device.camera import SyntheticCamera
+
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    options = text[text.index("options:"):]
+    camera = options[options.index("--camera"):options.index("--state-dir")]
+    for spec in ("auto", "picamera2", "opencv:N", "video:PATH", "folder:PATH", "synthetic:SCENE"):
+        assert spec in camera, camera
+    assert re.search(r"auto\b[^;]*the Pi camera if there is one", camera), camera
+    assert "--simulate" in camera  # auto never means the Pi camera with --simulate
+    for scene in SyntheticCamera().sources:
+        assert scene in camera
