@@ -213,6 +213,20 @@ class FolderCamera(SelectableMixin, Camera):
 # -- OpenCV -------------------------------------------------------------------------------
 
 
+def quiet_opencv(cv2) -> None:
+    """Keep OpenCV's own log to errors, unless teachbox logs at debug level.
+
+    Opening a webcam that is not there makes OpenCV print its backend probing ("[ WARN:0@0.02]
+    global cap_v4l.cpp ... can't open camera by index") on every reconnection attempt;
+    teachbox says once itself what is wrong and what to do.
+    """
+    levels = getattr(getattr(cv2, "utils", None), "logging", None)
+    if levels is None:  # an OpenCV without the logging API
+        return
+    debugging = log.isEnabledFor(logging.DEBUG)
+    levels.setLogLevel(levels.LOG_LEVEL_WARNING if debugging else levels.LOG_LEVEL_ERROR)
+
+
 class OpenCVCamera(Camera):
     """A USB webcam (``device`` is an index) or a video file (``device`` is a path; loops)."""
 
@@ -231,15 +245,23 @@ class OpenCVCamera(Camera):
                 f"{self.name} needs OpenCV: pip install opencv-python-headless"
             ) from None
         self._cv2 = cv2
+        quiet_opencv(cv2)
         if not isinstance(self.device, int) and not Path(self.device).is_file():
             raise CameraError(f"video file {str(self.device)!r} does not exist")
         capture = cv2.VideoCapture(self.device)
         if not capture.isOpened():
-            raise CameraError(f"{self.name} cannot be opened (is the webcam plugged in? is the file a video?)")
+            capture.release()
+            raise CameraError(self._cannot_open())
         if self.size and isinstance(self.device, int):
             capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[0])
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[1])
         self._capture = capture
+
+    def _cannot_open(self) -> str:
+        if isinstance(self.device, int):
+            return (f"no webcam at index {self.device} ({self.name} cannot be opened): plug one in, "
+                    "or use --camera synthetic or --camera folder:PATH")
+        return f"{self.name} cannot be opened: OpenCV cannot read {str(self.device)!r} as a video"
 
     def read(self) -> np.ndarray:
         if self._capture is None:
@@ -502,6 +524,8 @@ class CameraSupervisor:
     def _fail(self, why: str) -> None:
         if self.state != OFFLINE or why != self.error:
             log.warning("camera offline: %s; retrying in %.1f s", why, self._delay)
+        else:  # said once already
+            log.debug("camera %s still offline (%s); retrying in %.1f s", self.camera.name, why, self._delay)
         self.state, self.error = OFFLINE, why
         if self._reader is not None:
             self._reader.abandon()
