@@ -669,3 +669,23 @@ def test_run_help_lists_every_camera_spec_and_what_auto_means(capsys):
     assert "--simulate" in camera  # auto never means the Pi camera with --simulate
     for scene in SyntheticCamera().sources:
         assert scene in camera
+
+
+def test_a_busy_port_is_said_before_the_model_loads(isolated, tmp_path, caplog):
+    """Someone starting a second box learns about the port at once, not after the model (or its absence)."""
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        port = busy.getsockname()[1]
+        with caplog.at_level(logging.ERROR):
+            code = main(["run", "--model", str(tmp_path / "no-such-model.tflite"), "--host", "127.0.0.1",
+                         "--port", str(port), "--state-dir", str(tmp_path / "state"), "--simulate"])
+    finally:
+        busy.close()
+    assert code == 2
+    text = caplog.text
+    assert f"127.0.0.1:{port}" in text and "already running" in text
+    assert "no-such-model" not in text  # the model was never looked at
