@@ -17,7 +17,7 @@ from .loop import LogOutput, TeachLoop
 from .notify import SystemdOutput
 from .pairing import PairingBroker
 from .panel import Panel, make_pin_factory
-from .storage import Autosaver, StateStore, model_identity
+from .storage import StateStore, model_identity
 
 log = logging.getLogger(__name__)
 

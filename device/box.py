@@ -8,7 +8,6 @@ the simulated front panel and pairing.  Build one with :func:`device.app.build_b
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -104,15 +103,6 @@ class Box:
     def can_pair(self) -> bool:
         """A person at the box can approve a browser (there is a panel and a broker)."""
         return self.panel is not None and self.pairing is not None
-
-    def wait_for_frames(self, frames: int, timeout: float) -> bool:
-        """``True`` once the camera has delivered ``frames`` frames (tools and tests)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.loop.camera.frames >= frames:
-                return True
-            time.sleep(0.01)
-        return False
 
     # -- teaching ----------------------------------------------------------------------------
     def start_teaching(self, class_id: int, *, lease: float) -> None:

@@ -214,6 +214,20 @@ class FolderCamera(SelectableMixin, Camera):
 # -- OpenCV -------------------------------------------------------------------------------
 
 
+def quiet_opencv(cv2) -> None:
+    """Keep OpenCV's own log to errors, unless teachbox logs at debug level.
+
+    Opening a webcam that is not there makes OpenCV print its backend probing ("[ WARN:0@0.02]
+    global cap_v4l.cpp ... can't open camera by index") on every reconnection attempt;
+    teachbox says once itself what is wrong and what to do.
+    """
+    levels = getattr(getattr(cv2, "utils", None), "logging", None)
+    if levels is None:  # an OpenCV without the logging API
+        return
+    debugging = log.isEnabledFor(logging.DEBUG)
+    levels.setLogLevel(levels.LOG_LEVEL_WARNING if debugging else levels.LOG_LEVEL_ERROR)
+
+
 class OpenCVCamera(Camera):
     """A USB webcam (``device`` is an index) or a video file (``device`` is a path; loops)."""
 
@@ -232,15 +246,23 @@ class OpenCVCamera(Camera):
                 f"{self.name} needs OpenCV: pip install opencv-python-headless"
             ) from None
         self._cv2 = cv2
+        quiet_opencv(cv2)
         if not isinstance(self.device, int) and not Path(self.device).is_file():
             raise CameraError(f"video file {str(self.device)!r} does not exist")
         capture = cv2.VideoCapture(self.device)
         if not capture.isOpened():
-            raise CameraError(f"{self.name} cannot be opened (is the webcam plugged in? is the file a video?)")
+            capture.release()
+            raise CameraError(self._cannot_open())
         if self.size and isinstance(self.device, int):
             capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[0])
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[1])
         self._capture = capture
+
+    def _cannot_open(self) -> str:
+        if isinstance(self.device, int):
+            return (f"no webcam at index {self.device} ({self.name} cannot be opened): plug one in, "
+                    "or use --camera synthetic or --camera folder:PATH")
+        return f"{self.name} cannot be opened: OpenCV cannot read {str(self.device)!r} as a video"
 
     def read(self) -> np.ndarray:
         if self._capture is None:
@@ -366,6 +388,24 @@ def pi_camera_available() -> Tuple[bool, str]:
     return False, "no Pi camera is connected"
 
 
+def camera_specs() -> Tuple[Tuple[str, str], ...]:
+    """Every camera spec teachbox accepts, with what it means (``auto`` is resolved by the app)."""
+    return (
+        ("auto", "the Pi camera if there is one, else the synthetic scene (on a Raspberry Pi always the Pi "
+                 "camera; with --simulate always the synthetic scene)"),
+        ("picamera2", "the Pi camera"),
+        ("opencv:N", "USB webcam number N, e.g. opencv:0"),
+        ("video:PATH", "a video file, looped"),
+        ("folder:PATH", "the images in folder PATH in natural filename order (one subfolder per object)"),
+        ("synthetic or synthetic:SCENE", f"a drawn scene, SCENE one of {', '.join(_SCENES)} (default red ball)"),
+    )
+
+
+def camera_specs_help() -> str:
+    """The specs and their meanings in one line, for ``--help``."""
+    return "; ".join(f"{spec} = {meaning}" for spec, meaning in camera_specs())
+
+
 def make_camera(spec: str, *, model_size: Tuple[int, int] = (224, 224), swap_rb: bool = False) -> Camera:
     """A camera from a spec: ``picamera2``, ``opencv:N``, ``video:PATH``, ``folder:PATH``, ``synthetic``."""
     kind, _, arg = spec.partition(":")
@@ -384,9 +424,7 @@ def make_camera(spec: str, *, model_size: Tuple[int, int] = (224, 224), swap_rb:
         if arg and arg not in _SCENES:
             raise ConfigError(f"camera {spec!r}: the synthetic scene has {', '.join(_SCENES)}")
         return SyntheticCamera(source=arg or "red ball")
-    raise ConfigError(
-        f"camera {spec!r} is not known; use picamera2, opencv:N, video:PATH, folder:PATH or synthetic"
-    )
+    raise ConfigError(f"camera {spec!r} is not known; use one of: {', '.join(s for s, _ in camera_specs())}")
 
 
 # -- supervision ----------------------------------------------------------------------------
@@ -487,6 +525,8 @@ class CameraSupervisor:
     def _fail(self, why: str) -> None:
         if self.state != OFFLINE or why != self.error:
             log.warning("camera offline: %s; retrying in %.1f s", why, self._delay)
+        else:  # said once already
+            log.debug("camera %s still offline (%s); retrying in %.1f s", self.camera.name, why, self._delay)
         self.state, self.error = OFFLINE, why
         if self._reader is not None:
             self._reader.abandon()

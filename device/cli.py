@@ -13,12 +13,36 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import __version__
+from .camera import camera_specs_help
 from .config import Config, load_config, render_defaults
-from .errors import ConfigError, ModelError, TeachboxError
-from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS
+from .errors import ConfigError, ModelError, ModelMissingError, TeachboxError
+from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS, fetch_hint
 
 log = logging.getLogger("teachbox")
 CONFIG_ENV = "TEACHBOX_CONFIG"
+
+
+class _OutputClosed(Exception):
+    """Whoever reads our stdout has gone (``teachbox default-config | head -1``)."""
+
+
+def _out(text: str) -> None:
+    """Print the command's output (to stdout, flushed now, so a closed pipe shows up here)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise _OutputClosed from None
+
+
+def _end_quietly() -> int:
+    """Stop as a filter does when its reader has gone: no message, the status of SIGPIPE."""
+    try:  # what is still buffered for stdout must not fail again when Python exits
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     run = with_config(commands.add_parser("run", help="run the appliance"))
-    run.add_argument("--camera", help="auto, picamera2, opencv:N, video:PATH, folder:PATH or synthetic")
+    run.add_argument("--camera", metavar="SPEC", help=f"camera (overrides [camera] source): {camera_specs_help()}")
     run.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
     run.add_argument("--simulate", action="store_true", help="simulated hardware (no Pi camera or GPIO needed)")
     run.add_argument("--host", help="address of the phone page (overrides [web] host; default all interfaces)")
@@ -144,9 +168,9 @@ def _eval(args, config: Config) -> int:
     result = evaluate(embedder, args.data, shots=args.shots, ways=args.ways, protocol=args.protocol,
                       splits=args.splits, seed=args.seed)
     if args.json:
-        print(json.dumps(result))
+        _out(json.dumps(result))
     else:
-        print(f"accuracy {result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}  "
+        _out(f"accuracy {result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}  "
               f"({result['shots']}-shot, {result['ways']}-way, {result['protocol']}, {result['splits']} splits, "
               f"{result['queries']} queries, {result['model']}, {result['seconds']} s)")
     return 0
@@ -157,15 +181,18 @@ def _info(args, config: Config) -> int:
 
     facts = {"version": __version__, "python": sys.version.split()[0], "model_dir": str(config.model_dir),
              "state_dir": str(config.state_dir), "config": str(_config_path(args) or "")}
+    problem = None
     try:
         facts.update(Embedder(config.model_path, num_threads=config.threads).describe())
     except TeachboxError as exc:
-        facts["model_error"] = str(exc)
+        problem = facts["model_error"] = _model_problem(config, exc)
     if args.json:
-        print(json.dumps(facts, indent=2))
+        _out(json.dumps(facts, indent=2))
     else:
-        for key, value in facts.items():
-            print(f"{key:16} {value}")
+        _out("\n".join(f"{key:16} {value}" for key, value in facts.items()))
+    if problem:  # the facts are printed, but a box that cannot run is not "ok"
+        log.error("%s", problem)
+        return 2
     return 0
 
 
@@ -173,21 +200,41 @@ def _fetch(args, config: Config) -> int:
     from .models import fetch_model
 
     path = fetch_model(config.model_dir, args.name, mirror=args.mirror, force=args.force)
-    print(path)
+    _out(str(path))
     return 0
+
+
+def _dispatch(args) -> int:
+    if args.command == "default-config":
+        _out(render_defaults())
+        return 0
+    config = _config(args)
+    logging.getLogger().setLevel(config.log.level.upper())
+    handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch}[args.command]
+    try:
+        return handler(args, config)
+    except ModelMissingError as exc:
+        if args.command == "fetch-model":  # about a mirror, not about the model folders
+            raise
+        raise ModelMissingError(_model_problem(config, exc)) from None
+
+
+def _model_problem(config: Config, exc: TeachboxError) -> str:
+    """The model error; for a missing model that was looked for in several folders, all of them."""
+    folders = config.model_dirs
+    if not isinstance(exc, ModelMissingError) or config.model.path or len(folders) < 2:
+        return str(exc)  # it names the one file or folder there is
+    looked = " nor in ".join(repr(str(folder)) for folder in folders)
+    return f"the model {DEFAULT_MODEL} is neither in {looked}. {fetch_hint(config.model_path)}"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "default-config":
-            print(render_defaults())
-            return 0
-        config = _config(args)
-        logging.getLogger().setLevel(config.log.level.upper())
-        handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch}[args.command]
-        return handler(args, config)
+        return _dispatch(args)
+    except _OutputClosed:
+        return _end_quietly()
     except TeachboxError as exc:
         log.error("%s", exc)
         return 2

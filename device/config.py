@@ -11,13 +11,15 @@ import difflib
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .errors import ConfigError
 from .head import MAX_CLASSES, MIN_CLASSES
 from .models import DEFAULT_MODEL
 
 import tomllib
+
+LOCAL_MODEL_DIR = "models"  # where scripts/dev.sh puts the model: ./models in the checkout
 
 
 def default_data_dir() -> Path:
@@ -35,7 +37,7 @@ def _doc(text: str, default: Any) -> Any:
 @dataclass(frozen=True)
 class CameraConfig:
     source: str = _doc("auto (Pi camera if present, else synthetic), picamera2, opencv:N, video:PATH, "
-                       "folder:PATH or synthetic", "auto")
+                       "folder:PATH, synthetic or synthetic:SCENE (teachbox run --help says more)", "auto")
     timeout: float = _doc("seconds without a frame before the camera counts as offline", 2.0)
     swap_rb: bool = _doc("swap red and blue (for a camera whose colours look wrong)", False)
 
@@ -43,7 +45,8 @@ class CameraConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = _doc("model file; empty = the default model in model dir", "")
-    dir: str = _doc("folder that teachbox fetch-model fills; empty = <data dir>/models", "")
+    dir: str = _doc("folder of the model, that teachbox fetch-model fills; empty = ./models if it holds the "
+                    "model, else <data dir>/models", "")
     threads: int = _doc("interpreter threads; 0 = all cores", 0)
 
 
@@ -114,8 +117,22 @@ class Config:
 
     # -- derived paths --------------------------------------------------------------
     @property
+    def model_dirs(self) -> Tuple[Path, ...]:
+        """Where the model is looked for: ``[model] dir`` if set, else ./models, then <data dir>/models."""
+        if self.model.dir:
+            return (Path(self.model.dir).expanduser(),)
+        data = default_data_dir() / "models"
+        try:
+            local = Path.cwd() / LOCAL_MODEL_DIR
+        except OSError:  # the working folder was removed
+            return (data,)
+        return (local, data) if local != data else (data,)  # a service's working folder is its data dir
+
+    @property
     def model_dir(self) -> Path:
-        return Path(self.model.dir).expanduser() if self.model.dir else default_data_dir() / "models"
+        """The first of :attr:`model_dirs` holding the default model, else the last (fetch-model fills it)."""
+        folders = self.model_dirs
+        return next((folder for folder in folders if (folder / DEFAULT_MODEL).is_file()), folders[-1])
 
     @property
     def model_path(self) -> Path:

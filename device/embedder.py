@@ -10,8 +10,12 @@ predicting and evaluating alike.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import tempfile
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Optional, Tuple
@@ -21,6 +25,7 @@ from PIL import Image
 
 from .atomic import sha256_of
 from .errors import ModelError, ModelMissingError, RuntimeMissingError
+from .models import fetch_hint
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +57,59 @@ def load_interpreter_class():
             ) from None
 
 
+_FD2 = threading.Lock()  # one redirection of file descriptor 2 at a time
+
+
+@contextlib.contextmanager
+def native_stderr_logged(what: str):
+    """Catch what native code writes to file descriptor 2 meanwhile and log it instead.
+
+    The TFLite runtimes print lines such as "INFO: Created TensorFlow Lite XNNPACK
+    delegate for CPU." straight to fd 2 whenever a model is loaded.  ``INFO:`` lines
+    are logged at debug level; every other line (a real problem) at warning level,
+    naming ``what`` was being done.  Anything another thread writes to stderr
+    meanwhile is caught too and logged the same way, never lost.
+    """
+    with _FD2:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all (closed by a daemon manager): nothing to hide
+            yield
+            return
+        try:
+            with tempfile.TemporaryFile() as caught:  # a file, unlike a pipe, never fills up and blocks
+                _flush_stderr()
+                os.dup2(caught.fileno(), 2)
+                try:
+                    yield
+                finally:
+                    _flush_stderr()
+                    os.dup2(saved, 2)
+                    caught.seek(0)
+                    _log_native_lines(caught.read().decode("utf-8", "replace"), what)
+        finally:
+            os.close(saved)
+
+
+def _flush_stderr() -> None:
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+
+
+def _log_native_lines(text: str, what: str) -> None:
+    for line in filter(None, (raw.strip() for raw in text.splitlines())):
+        if line.startswith("INFO: "):
+            log.debug("%s: the TFLite runtime says: %s", what, line)
+        else:
+            log.warning("%s: the TFLite runtime says: %s", what, line)
+
+
 def runtime_version(runtime: str) -> str:
     try:
         return metadata.version(runtime)
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def fetch_hint(model_path: Path) -> str:
-    """The exact command that puts ``model_path`` in place (when it is a known model)."""
-    from .models import DEFAULT_MODEL, MODELS
-
-    name = model_path.name
-    if name not in MODELS:
-        return f"Check the path, or fetch the default model with: teachbox fetch-model --model-dir {str(model_path.parent)!r}"
-    extra = "" if name == DEFAULT_MODEL else f" --name {name} --mirror DIR"
-    return f"Fetch it with: teachbox fetch-model --model-dir {str(model_path.parent)!r}{extra}"
 
 
 def centre_crop(frame: np.ndarray, aspect: float = 1.0) -> np.ndarray:
@@ -131,12 +173,13 @@ class Embedder:
         self.num_threads = num_threads or os.cpu_count() or 1
         interpreter_class, self.runtime = load_interpreter_class()
         try:
-            self._interpreter = interpreter_class(model_path=str(self.model_path), num_threads=self.num_threads)
-            self._interpreter.allocate_tensors()
+            with native_stderr_logged(f"loading {self.model_path.name}"):
+                self._interpreter = interpreter_class(model_path=str(self.model_path), num_threads=self.num_threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
-                f"model file {str(self.model_path)!r} cannot be loaded ({exc}). It may be damaged: "
-                "fetch it again with: teachbox fetch-model --force"
+                f"model file {str(self.model_path)!r} cannot be loaded ({exc}). It may be damaged. "
+                f"{fetch_hint(self.model_path, force=True)}"
             ) from None
         self.sha256 = sha256_of(self.model_path)
         self._read_signature()

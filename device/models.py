@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,48 @@ def known_model(name: str) -> KnownModel:
         raise ModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
 
 
+def environment_mirror() -> Optional[Path]:
+    """The mirror folder ``$TEACHBOX_MODEL_MIRROR`` names, as an absolute path (``None`` if unset)."""
+    value = os.environ.get(MIRROR_ENV)
+    return Path(os.path.abspath(value)) if value else None
+
+
+def teachbox_command() -> str:
+    """How to run this teachbox: ``teachbox`` if that is the one on PATH, else its full path.
+
+    ``scripts/dev.sh`` and ``scripts/install.sh`` put it into a venv that is not on PATH.
+    """
+    program = sys.argv[0] if sys.argv else ""
+    if Path(program).name != "teachbox":  # run some other way (python -m device, tests): the documented name
+        return "teachbox"
+    on_path = shutil.which("teachbox")
+    if on_path and Path(on_path).resolve() == Path(program).resolve():
+        return "teachbox"
+    return os.path.abspath(program)
+
+
+def fetch_command(model_dir: Path, name: str = DEFAULT_MODEL, *, force: bool = False) -> str:
+    """The complete command that puts model ``name`` into ``model_dir``, ready to paste into a shell.
+
+    It names the mirror of ``$TEACHBOX_MODEL_MIRROR`` when that is set (so it also works where the
+    variable is not, e.g. under sudo); a model without a public download needs ``--mirror DIR``.
+    """
+    words = [teachbox_command(), "fetch-model"] + (["--force"] if force else [])
+    words += ["--model-dir", str(model_dir)] + (["--name", name] if name != DEFAULT_MODEL else [])
+    mirror = environment_mirror()
+    if mirror is not None:
+        return shlex.join(words + ["--mirror", str(mirror)])
+    needs_mirror = name in MODELS and MODELS[name].url is None
+    return shlex.join(words) + (" --mirror DIR" if needs_mirror else "")
+
+
+def fetch_hint(model_path: Path, *, force: bool = False) -> str:
+    """The exact command that puts ``model_path`` in place (when it is a known model)."""
+    if model_path.name not in MODELS:
+        return f"Check the path, or fetch the default model with: {fetch_command(model_path.parent, force=force)}"
+    return f"Fetch it with: {fetch_command(model_path.parent, model_path.name, force=force)}"
+
+
 def fetch_model(
     model_dir: Path,
     name: str = DEFAULT_MODEL,
@@ -84,8 +128,8 @@ def fetch_model(
     if target.is_file() and not force and sha256_of(target) == model.sha256:
         log.info("model %s is already in %s (sha256 ok)", model.filename, model_dir)
         return target
-    if mirror is None and os.environ.get(MIRROR_ENV):
-        mirror = Path(os.environ[MIRROR_ENV])
+    if mirror is None:
+        mirror = environment_mirror()
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
         return _install(model, target, mirror, timeout)
@@ -134,6 +178,6 @@ def _download(model: KnownModel, out, timeout: float) -> None:
     except OSError as exc:
         raise ModelError(
             f"could not download {model.filename} ({exc}). Check the network, or copy it from "
-            f"a folder with: teachbox fetch-model --mirror DIR"
+            f"a folder with: {teachbox_command()} fetch-model --mirror DIR"
         ) from None
 

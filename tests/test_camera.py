@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -621,3 +622,54 @@ def test_supervisor_closes_the_camera():
     assert guarded(supervisor.read) is not None
     guarded(supervisor.close)
     assert camera.closes == 1
+
+
+def test_unknown_spec_lists_every_spec_including_auto():
+    with pytest.raises(ConfigError) as info:
+        make_camera("webcam")
+    for spec in ("auto", "picamera2", "opencv:N", "video:PATH", "folder:PATH", "synthetic"):
+        assert spec in str(info.value)
+
+
+# -- a webcam that is not there ------------------------------------------------------------------
+
+
+def absent_webcam_index() -> int:
+    return next(i for i in range(64) if not Path(f"/dev/video{i}").exists())
+
+
+def test_missing_webcam_is_one_clear_message_not_opencv_noise_on_every_retry(capfd, caplog):
+    pytest.importorskip("cv2")
+    index = absent_webcam_index()
+    supervisor = CameraSupervisor(OpenCVCamera(index), timeout=2.0, open_timeout=10.0, backoff=(0.01, 0.01))
+    try:
+        for _ in range(200):
+            assert guarded(supervisor.read) is None
+            if supervisor.reconnects >= 3:
+                break
+    finally:
+        supervisor.close()
+    assert supervisor.reconnects >= 3 and supervisor.state == OFFLINE  # it kept trying, offline
+    err = capfd.readouterr().err
+    assert "WARN" not in err and "can't open camera" not in err, err  # OpenCV's own, once per try
+    said = [r.getMessage() for r in caplog.records if r.name == "device.camera" and r.levelno >= logging.WARNING]
+    assert len(said) == 1, said
+    assert f"no webcam at index {index}" in said[0]
+    assert "plug one in" in said[0] and "--camera synthetic" in said[0] and "--camera folder:PATH" in said[0]
+    assert f"no webcam at index {index}" in supervisor.error  # what the page and the status show
+
+
+def test_missing_webcam_retries_are_logged_at_debug_level(caplog):
+    pytest.importorskip("cv2")
+    supervisor = CameraSupervisor(OpenCVCamera(absent_webcam_index()), timeout=2.0, open_timeout=10.0,
+                                  backoff=(0.01, 0.01))
+    with caplog.at_level(logging.DEBUG, logger="device.camera"):
+        try:
+            for _ in range(200):
+                guarded(supervisor.read)
+                if supervisor.reconnects >= 3:
+                    break
+        finally:
+            supervisor.close()
+    retries = [r for r in caplog.records if r.levelno == logging.DEBUG and "still offline" in r.getMessage()]
+    assert len(retries) >= 2

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -29,10 +30,12 @@ TEACHBOX = REPO / ".venv" / "bin" / "teachbox"
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """No user config, data folder in tmp, no network; the root log level is restored."""
+    """No user config, data folder in tmp, working folder tmp (no ./models), no network; the root log
+    level is restored."""
     for name in ("TEACHBOX_CONFIG", "TEACHBOX_MODEL_MIRROR", "STATE_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable (test)")
@@ -188,12 +191,23 @@ def test_info_all_cores_by_default(capsys, model_path):
     assert facts["threads"] == (os.cpu_count() or 1)
 
 
-def test_info_without_model_reports_how_to_fetch(capsys, tmp_path):
+def test_info_without_model_reports_how_to_fetch(capsys, caplog, tmp_path):
     code = main(["info", "--json", "--model-dir", str(tmp_path / "empty")])
-    assert code == 0
-    facts = json.loads(capsys.readouterr().out)
+    assert code == 2  # a box that cannot run is not "ok"
+    facts = json.loads(capsys.readouterr().out)  # the facts it has are still printed
     assert "teachbox fetch-model" in facts["model_error"]
     assert facts["model_dir"] == str(tmp_path / "empty")
+    assert facts["version"] == __version__
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "teachbox fetch-model" in errors[0] and str(tmp_path / "empty") in errors[0]
+
+
+def test_info_text_without_model_as_a_program(tmp_path):
+    result = subprocess.run([str(TEACHBOX), "info", "--model-dir", str(tmp_path / "empty")], capture_output=True,
+                            text=True, timeout=120, env=subprocess_env(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert re.search(r"^model_dir\s+" + re.escape(str(tmp_path / "empty")) + "$", result.stdout, re.M), result.stdout
+    assert re.search(r"^ERROR .*does not exist.*teachbox fetch-model", result.stderr, re.M), result.stderr
 
 
 def test_info_text(capsys, model_path):
@@ -425,3 +439,253 @@ def test_info_names_the_config_file_from_the_environment(capsys, tmp_path, monke
     monkeypatch.setenv("TEACHBOX_CONFIG", str(config))
     assert main(["info", "--json", "--model", str(model_path)]) == 0
     assert json.loads(capsys.readouterr().out)["config"] == str(config)
+
+
+# -- packaging and README ------------------------------------------------------------------------
+
+
+def _minimum_python() -> tuple:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    match = re.fullmatch(r">=\s*3\.(\d+)", project["requires-python"])
+    assert match, project["requires-python"]
+    return (3, int(match.group(1)))
+
+
+def test_readme_asks_for_the_python_that_pyproject_requires():
+    wanted = "%d.%d" % _minimum_python()
+    said = re.findall(r"Python (3\.\d+)\+", (REPO / "README.md").read_text())
+    assert said and set(said) == {wanted}, f"README says Python {said}, pyproject requires >= {wanted}"
+
+
+def test_no_dependency_marker_that_requires_python_already_implies():
+    minimum = _minimum_python()
+    for dependency in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]:
+        for low in re.findall(r"python_version\s*>=\s*['\"]3\.(\d+)['\"]", dependency):
+            assert (3, int(low)) > minimum, f"{dependency!r}: the marker is always true with Python >= 3.{minimum[1]}"
+
+
+SET_UP_AND_CLI_SECTIONS = ("Two commands", "The `teachbox` command", "Install on a Raspberry Pi", "Configuration",
+                           "Evaluate")
+
+
+def readme_section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", (REPO / "README.md").read_text(), re.M | re.S)
+    assert match, f"README has no section {title!r}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("title", SET_UP_AND_CLI_SECTIONS)
+def test_readme_runs_teachbox_where_set_up_puts_it(title):
+    """Set-up puts teachbox into .venv/bin (or /opt/teachbox/venv/bin), not on PATH."""
+    text = readme_section(title)
+    for prefix, command in re.findall(r"(\S*)\bteachbox (run|eval|info|fetch-model|default-config)\b", text):
+        assert prefix.endswith("venv/bin/"), f"README {title!r}: `{prefix}teachbox {command}` is not on PATH"
+
+
+def test_every_data_file_ships_in_a_declared_package():
+    """setuptools warns about a data folder that is not a declared package ("web_ui.static is absent from
+    the packages configuration"); and a file no package-data pattern matches is not in the wheel."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages, data = set(setuptools["packages"]), setuptools.get("package-data", {})
+    top = {name for name in packages if "." not in name}
+    for path in sorted(p for name in top for p in (REPO / name).rglob("*") if p.is_file()):
+        relative = path.relative_to(REPO)
+        if path.suffix in (".py", ".pyc") or "__pycache__" in relative.parts:
+            continue
+        package = ".".join(relative.parent.parts)
+        assert package in packages, f"{relative}: its folder {package!r} is not in [tool.setuptools] packages"
+        patterns = data.get(package, [])
+        assert any(path.match(f"{relative.parent}/{pattern}") for pattern in patterns), \
+            f"{relative} is matched by no [tool.setuptools.package-data] {package!r} pattern ({patterns})"
+
+
+# -- output into a closed pipe (`teachbox ... | head -1`) ----------------------------------------
+
+
+def run_into_a_closed_pipe(tmp_path, *args) -> subprocess.CompletedProcess:
+    """Run teachbox with stdout a pipe whose reader has already gone, like `| head -1` after one line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([str(TEACHBOX), *map(str, args)], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120, env=subprocess_env(tmp_path), cwd=tmp_path)
+    finally:
+        os.close(write_end)
+
+
+def assert_ended_quietly(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode in (0, 141), result.stderr  # 141 = 128 + SIGPIPE, as `yes | head -1` ends
+    assert "Broken pipe" not in result.stderr and "Traceback" not in result.stderr
+    assert "Exception ignored" not in result.stderr
+    assert result.stderr == ""
+
+
+def test_default_config_into_a_closed_pipe_ends_quietly(tmp_path):
+    assert_ended_quietly(run_into_a_closed_pipe(tmp_path, "default-config"))
+
+
+def test_info_json_into_a_closed_pipe_ends_quietly(tmp_path, model_path):
+    assert_ended_quietly(run_into_a_closed_pipe(tmp_path, "info", "--json", "--model", model_path))
+
+
+def test_eval_json_into_a_closed_pipe_ends_quietly(tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data")
+    assert_ended_quietly(run_into_a_closed_pipe(tmp_path, "eval", "--data", data, "--shots", "1", "--splits", "2",
+                                                "--json", "--model", model_path))
+
+
+# -- the fetch hint when the model is missing ------------------------------------------------------
+
+
+def copy_mirror(folder: Path, model_path: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / DEFAULT_MODEL).write_bytes(model_path.read_bytes())
+    return folder
+
+
+def the_fetch_command(text: str) -> list:
+    match = re.search(r"Fetch it with: (.+?)\s*$", text, re.M)
+    assert match, text
+    return shlex.split(match.group(1))
+
+
+def test_missing_model_hint_names_the_mirror_from_the_environment(caplog, tmp_path, monkeypatch, model_path):
+    mirror = copy_mirror(tmp_path / "my mirror", model_path)
+    monkeypatch.setenv("TEACHBOX_MODEL_MIRROR", str(mirror))
+    model_dir = tmp_path / "models"
+    assert main(["info", "--model-dir", str(model_dir)]) == 2
+    words = the_fetch_command(caplog.text)
+    assert words[:2] == ["teachbox", "fetch-model"]
+    assert words[words.index("--mirror") + 1] == str(mirror)
+    assert words[words.index("--model-dir") + 1] == str(model_dir)
+    monkeypatch.delenv("TEACHBOX_MODEL_MIRROR")  # the command works on its own, e.g. under sudo
+    assert main(words[1:]) == 0
+    assert main(["info", "--model-dir", str(model_dir)]) == 0
+
+
+def test_missing_model_hint_without_a_mirror_downloads(caplog, tmp_path):
+    assert main(["info", "--model-dir", str(tmp_path / "models")]) == 2
+    assert "--mirror" not in the_fetch_command(caplog.text)  # the default model can be downloaded
+
+
+def test_missing_mirror_only_model_hint_uses_the_known_mirror(caplog, tmp_path, monkeypatch):
+    name = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
+    monkeypatch.setenv("TEACHBOX_MODEL_MIRROR", str(shared_mirror()))
+    assert main(["info", "--model", str(tmp_path / name)]) == 2
+    words = the_fetch_command(caplog.text)
+    assert words[words.index("--name") + 1] == name
+    assert words[words.index("--mirror") + 1] == str(shared_mirror())
+
+
+def test_missing_model_hint_is_a_command_that_works_as_printed(tmp_path, model_path):
+    """Set-up does not put teachbox on PATH: the hint must name the program it was run as."""
+    mirror = copy_mirror(tmp_path / "mirror", model_path)
+    env = dict(subprocess_env(tmp_path), PATH="/usr/bin:/bin", TEACHBOX_MODEL_MIRROR=str(mirror))
+    model_dir = tmp_path / "models"
+    first = subprocess.run([str(TEACHBOX), "info", "--model-dir", str(model_dir)], capture_output=True, text=True,
+                           timeout=120, env=env, cwd=tmp_path)
+    assert first.returncode == 2
+    words = the_fetch_command(first.stderr)
+    assert "--mirror" in words  # copied from the mirror: this test never downloads
+    del env["TEACHBOX_MODEL_MIRROR"]
+    fetched = subprocess.run(words, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    assert sha256_of(model_dir / DEFAULT_MODEL) == MODELS[DEFAULT_MODEL].sha256
+
+
+# -- where the model is looked for -------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch, model_path) -> Path:
+    """A working folder like the repository after scripts/dev.sh: the model in ./models."""
+    folder = tmp_path / "checkout"
+    (folder / "models").mkdir(parents=True)
+    (folder / "models" / DEFAULT_MODEL).write_bytes(model_path.read_bytes())
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_info_finds_the_model_in_the_local_models_folder(capsys, checkout):
+    assert main(["info", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["model_path"] == str(checkout / "models" / DEFAULT_MODEL)
+    assert facts["model_dir"] == str(checkout / "models")
+
+
+def test_eval_finds_the_model_in_the_local_models_folder(capsys, checkout, tmp_path):
+    data = tiny_dataset(tmp_path / "data")
+    assert main(["eval", "--data", str(data), "--shots", "1", "--splits", "2", "--json"]) == 0
+    assert only_json(capsys.readouterr().out)["model"] == DEFAULT_MODEL
+
+
+def test_run_finds_the_model_in_the_local_models_folder(caplog, checkout, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    # the model loads; start-up then stops at the state folder, the next thing it checks
+    code = main(["run", "--simulate", "--camera", "synthetic", "--state-dir", str(blocker / "state"), "--port", "0"])
+    assert code == 2
+    assert "cannot be written" in caplog.text and "does not exist" not in caplog.text
+
+
+def test_fetch_model_refreshes_the_local_models_folder(capsys, checkout):
+    assert main(["fetch-model"]) == 0  # a good copy is there: kept, nothing downloaded
+    assert capsys.readouterr().out.strip() == str(checkout / "models" / DEFAULT_MODEL)
+
+
+def test_a_given_model_dir_is_the_only_place_looked_in(caplog, checkout, tmp_path):
+    assert main(["info", "--model-dir", str(tmp_path / "elsewhere")]) == 2
+    assert str(tmp_path / "elsewhere") in caplog.text
+    assert str(checkout / "models") not in caplog.text
+
+
+@pytest.mark.parametrize("command", [["info"], ["run", "--simulate", "--state-dir", "state"],
+                                     ["eval", "--data", "data", "--shots", "1"]], ids=["info", "run", "eval"])
+def test_missing_model_names_every_folder_looked_in(caplog, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)  # no ./models here
+    assert main(command) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert str(tmp_path / "models") in errors[0]
+    assert str(tmp_path / "xdg" / "teachbox" / "models") in errors[0]
+    assert "fetch-model --model-dir" in errors[0]
+
+
+# -- help --------------------------------------------------------------------------------------------
+
+
+def test_run_help_lists_every_camera_spec_and_what_auto_means(capsys):
+    from device.camera import SyntheticCamera
+
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    options = text[text.index("options:"):]
+    camera = options[options.index("--camera"):options.index("--state-dir")]
+    for spec in ("auto", "picamera2", "opencv:N", "video:PATH", "folder:PATH", "synthetic:SCENE"):
+        assert spec in camera, camera
+    assert re.search(r"auto\b[^;]*the Pi camera if there is one", camera), camera
+    assert "--simulate" in camera  # auto never means the Pi camera with --simulate
+    for scene in SyntheticCamera().sources:
+        assert scene in camera
+
+
+def test_a_busy_port_is_said_before_the_model_loads(isolated, tmp_path, caplog):
+    """Someone starting a second box learns about the port at once, not after the model (or its absence)."""
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        port = busy.getsockname()[1]
+        with caplog.at_level(logging.ERROR):
+            code = main(["run", "--model", str(tmp_path / "no-such-model.tflite"), "--host", "127.0.0.1",
+                         "--port", str(port), "--state-dir", str(tmp_path / "state"), "--simulate"])
+    finally:
+        busy.close()
+    assert code == 2
+    text = caplog.text
+    assert f"127.0.0.1:{port}" in text and "already running" in text
+    assert "no-such-model" not in text  # the model was never looked at

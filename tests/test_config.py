@@ -301,6 +301,7 @@ def test_override_validates(section, values, words):
 # -- derived paths ------------------------------------------------------------------------------
 
 def test_paths_default_to_the_data_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no ./models holding the model here
     monkeypatch.setenv("STATE_DIRECTORY", f"{tmp_path}/svc:/other")
     config = Config()
     assert config.state_dir == tmp_path / "svc" / "state"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -380,3 +382,64 @@ def test_falls_back_to_tflite_runtime(monkeypatch):
 def test_prefers_ai_edge_litert():
     _, runtime = load_interpreter_class()
     assert runtime == "ai-edge-litert"
+
+
+# -- what the runtime prints -------------------------------------------------------------------
+
+
+def test_loading_the_model_prints_no_runtime_chatter(tmp_path, model_path):
+    """LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on every start."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TEACHBOX_CONFIG", "TEACHBOX_MODEL_MIRROR")}
+    env["XDG_DATA_HOME"] = str(tmp_path)
+    result = subprocess.run([str(REPO / ".venv" / "bin" / "teachbox"), "info", "--model", str(model_path)],
+                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "XNNPACK" not in result.stderr
+    assert result.stderr == ""
+    assert "runtime" in result.stdout
+
+
+class ChattyInterpreter:
+    """Writes to fd 2 the way the native runtime does, then fails or works."""
+
+    fail = False
+
+    def __init__(self, model_path, num_threads):
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+
+    def allocate_tensors(self):
+        os.write(2, b"ERROR: Didn't find op for builtin opcode 'FANCY_OP' version '9'\n")
+        if self.fail:
+            raise RuntimeError("Encountered unresolved custom op")
+
+    def get_input_details(self):
+        return []  # not a model teachbox can use: refused after loading
+
+    get_output_details = get_input_details
+
+
+def test_runtime_errors_while_loading_reach_the_log_and_info_does_not(monkeypatch, capfd, caplog, model_path):
+    class Failing(ChattyInterpreter):
+        fail = True
+
+    monkeypatch.setattr("device.embedder.load_interpreter_class", lambda: (Failing, "fake-runtime"))
+    with caplog.at_level(logging.DEBUG, logger="device.embedder"):
+        with pytest.raises(ModelError, match="unresolved custom op"):
+            Embedder(model_path)
+    err = capfd.readouterr().err
+    assert "FANCY_OP" not in err and "XNNPACK" not in err  # nothing raw on the terminal ...
+    by_level = {level: [r.getMessage() for r in caplog.records if r.levelno == level]
+                for level in (logging.DEBUG, logging.WARNING)}
+    assert any("FANCY_OP" in m and model_path.name in m for m in by_level[logging.WARNING]), by_level  # ... but logged
+    assert not any("XNNPACK" in m for m in by_level[logging.WARNING])
+    assert any("XNNPACK" in m for m in by_level[logging.DEBUG])  # still there with --log-level debug
+
+
+def test_stderr_is_given_back_after_loading(monkeypatch, capfd, model_path):
+    monkeypatch.setattr("device.embedder.load_interpreter_class", lambda: (ChattyInterpreter, "fake-runtime"))
+    with pytest.raises(ModelError, match="one input"):  # the fake has no tensors
+        Embedder(model_path)
+    os.write(2, b"written after loading\n")
+    sys.stderr.write("and from Python\n")
+    sys.stderr.flush()
+    assert capfd.readouterr().err == "written after loading\nand from Python\n"
