@@ -284,18 +284,26 @@ VOCABULARY = ("online", "offline", "starting", "nothing-learned", "function", "p
 
 
 def test_an_installed_box_gets_every_file_of_the_page():
-    """install.sh pip-installs the project (not editable): package-data must name every page file."""
+    """install.sh pip-installs the project (not editable): the package data must name every page file."""
     import fnmatch
     import tomllib
 
-    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["web_ui"]
-    root = REPO / "web_ui"
-    files = [p.relative_to(root).as_posix() for folder in ("static", "templates")
-             for p in (root / folder).rglob("*") if p.is_file()]
-    # setuptools globs do not cross folders: "static/*" matches static/main.js, not static/js/main.js
-    left_out = [f for f in files if not any(fnmatch.fnmatch(f, pattern) and f.count("/") == pattern.count("/")
-                                            for pattern in patterns)]
-    assert not left_out, f"not in [tool.setuptools.package-data] web_ui = {patterns}: {left_out}"
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages, data = setuptools["packages"], setuptools.get("package-data", {})
+    left_out = []
+    for folder in ("static", "templates"):
+        for path in sorted((REPO / "web_ui" / folder).rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
+            parts = path.relative_to(REPO).parts
+            # the deepest listed package holding the file; its patterns never cross a folder
+            owners = [".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1) if ".".join(parts[:n]) in packages]
+            owner = owners[0] if owners else None
+            inside = "/".join(parts[len(owner.split(".")):]) if owner else ""
+            if not owner or not any(fnmatch.fnmatch(inside, pattern) and inside.count("/") == pattern.count("/")
+                                    for pattern in data.get(owner, [])):
+                left_out.append("/".join(parts))
+    assert not left_out, f"pyproject's [tool.setuptools] packages/package-data leave out: {left_out}"
 
 
 def test_the_page_spells_the_box_vocabulary_in_one_place():
