@@ -1071,6 +1071,12 @@ def test_every_page_sees_a_pending_request_and_the_button_that_blinks(browser, b
         expect(stranger.locator("#pair-wait")).to_contain_text("Try again in")
         expect(stranger.locator("#pair-pending")).to_be_hidden()
 
+        # the requester reloads its page: it still shows its own request (and no warning)
+        requester.reload()
+        expect(requester.locator(".class-card")).to_have_count(4)
+        expect(requester.locator("#pair-pending .pair-code")).to_have_text(str(code))
+        expect(requester.locator("#pair-alert")).to_be_hidden()
+
         # cancelled: no page shows it any more, and nobody got unlocked
         requester.locator("#pair-cancel").click()
         expect(requester.locator("#pair-pending")).to_be_hidden()

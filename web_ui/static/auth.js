@@ -88,6 +88,7 @@ export function renderLock(s) {
   setHidden(els.noUnlock, !!(auth.pairing || auth.pin));
   setText(els.title, unlocked ? 'Unlocked' : 'Locked');
   if (unlocked && state.pairing) { stopPairing(); }
+  resumePairing(auth, unlocked);
   renderPending(auth);
   renderWaits(auth);
   renderUnlockLeft(auth);
@@ -101,6 +102,14 @@ export function renderLock(s) {
 }
 
 // -- pairing ------------------------------------------------------------------------------
+/** A page reloaded (or opened again) while its own request waits: show it and keep asking. */
+function resumePairing(auth, unlocked) {
+  const pair = auth.pair;
+  if (unlocked || state.pairing || !pair || !pair.mine || pairTimer !== null) { return; }
+  state.pairing = { code: isNumber(pair.code) ? pair.code : null, message: '' };
+  pairTimer = setTimeout(checkPairing, PAIR_POLL_MS);
+}
+
 function stopPairing() {
   clearTimeout(pairTimer);
   pairTimer = null;
