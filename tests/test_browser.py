@@ -1080,6 +1080,9 @@ def test_every_page_sees_a_pending_request_and_the_button_that_blinks(browser, b
         # cancelled: no page shows it any more, and nobody got unlocked
         requester.locator("#pair-cancel").click()
         expect(requester.locator("#pair-pending")).to_be_hidden()
+        requester.wait_for_timeout(1500)  # polls and the pairing check after it: it stays cancelled
+        expect(requester.locator("#pair-pending")).to_be_hidden()
+        expect(requester.locator("#banner")).to_be_hidden()  # no "ended before the button was pressed"
         for page in (requester, stranger, owner):
             expect(page.locator("#pair-alert")).to_be_hidden()
         assert api_status(requester)["auth"]["pair"] is None

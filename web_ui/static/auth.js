@@ -1,6 +1,6 @@
 /* Locking and unlocking: pairing with a button on the box, the PIN, Lock, and the notice every
  * page shows while some browser asks to unlock. */
-import { $, make, setText, setHidden, waitText, formatDuration, isNumber } from './dom.js';
+import { $, make, setText, setHidden, waitText, formatDuration, isNumber, capitalise } from './dom.js';
 import { state, update } from './store.js';
 import { request, post, exclusive, pollSoon } from './api.js';
 import { releaseAll } from './hold.js';
@@ -18,6 +18,7 @@ const els = {
   unlockLeft: $('unlock-left'), alert: $('pair-alert')
 };
 let pairTimer = null;
+let resumeChecked = false;  // the first status was looked at for this page's own pending request
 
 const secondsLeft = (until) => Math.max(0, (until - Date.now()) / 1000);
 
@@ -102,10 +103,13 @@ export function renderLock(s) {
 }
 
 // -- pairing ------------------------------------------------------------------------------
-/** A page reloaded (or opened again) while its own request waits: show it and keep asking. */
+/** A page reloaded (or opened again) while its own request waits: show it and keep asking.
+ * Only from the first status: later ones may still name a request this page just ended. */
 function resumePairing(auth, unlocked) {
+  if (resumeChecked) { return; }
+  resumeChecked = true;
   const pair = auth.pair;
-  if (unlocked || state.pairing || !pair || !pair.mine || pairTimer !== null) { return; }
+  if (unlocked || state.pairing || !pair || !pair.mine) { return; }
   state.pairing = { code: isNumber(pair.code) ? pair.code : null, message: '' };
   pairTimer = setTimeout(checkPairing, PAIR_POLL_MS);
 }
@@ -158,7 +162,7 @@ async function startPairing() {
   els.unlockPair.disabled = true;
   try {
     const result = await exclusive(() => post('/api/unlock/pair', {}));
-    update({ pairing: { code: isNumber(result.code) ? result.code : null, message: result.message ? capital(result.message) : '' } });
+    update({ pairing: { code: isNumber(result.code) ? result.code : null, message: result.message ? capitalise(result.message) : '' } });
     pairTimer = setTimeout(checkPairing, PAIR_POLL_MS);
   } catch (error) {
     refusedPairing(error);
@@ -166,8 +170,6 @@ async function startPairing() {
     els.unlockPair.disabled = false;
   }
 }
-
-const capital = (text) => String(text).charAt(0).toUpperCase() + String(text).slice(1);
 
 async function cancelPairing() {
   stopPairing();
