@@ -9,7 +9,10 @@
 2. The loop with the phone page served by waitress: no browser, 4 browsers polling
    status and JPEG frames at the page's own rate (4 a second), and 4 clients fetching
    back to back (the loop never waits for the web; it only shares the CPU).
-3. The head alone: predict with 4, 16 and 64 taught classes, and teaching one example
+3. A neighbour holding idle connections open: how long a phone's GET /api/status
+   takes beside 0, 150 and 300 idle sockets (300 is over the server's connection
+   limit: the phone gets in once the idle ones are cut off).
+4. The head alone: predict with 4, 16 and 64 taught classes, and teaching one example
    when a class already holds 10 or 10,000 examples (O(D): the ratio should be ~1).
 """
 
@@ -106,6 +109,43 @@ def bench_page(model, threads, clients, pause, seconds=4.0):
         return fps, requests
 
 
+def bench_idle(model, threads, idle_counts=(0, 150, 300)):
+    """Seconds a new client's GET /api/status takes beside ``n`` idle connections, for each ``n``."""
+    import socket
+    import threading
+    import urllib.request
+
+    from device.app import build_box
+    from web_ui.server import PageServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = bench_config(model, threads, tmp)
+        box = build_box(config, simulate=True, camera=SyntheticCamera(size=(224, 224), fps=0))
+        page = PageServer(box, config)
+        page.start()
+        runner = threading.Thread(target=box.run)
+        runner.start()
+        url = f"http://127.0.0.1:{page.port}/api/status"
+        seconds = {}
+        try:
+            urllib.request.urlopen(url, timeout=60).read()
+            for count in idle_counts:
+                idle = [socket.create_connection(("127.0.0.1", page.port), timeout=60) for _ in range(count)]
+                time.sleep(0.5)  # the server has accepted what it takes
+                started = time.perf_counter()
+                urllib.request.urlopen(url, timeout=60).read()
+                seconds[count] = time.perf_counter() - started
+                for sock in idle:
+                    sock.close()
+                time.sleep(0.5)
+        finally:
+            box.stop()
+            runner.join()
+            page.close()
+            box.close()
+        return seconds
+
+
 def per_call_us(fn, repeat=2000):
     runs = []
     for _ in range(5):
@@ -140,6 +180,10 @@ def main() -> None:
                                   (4, 0.0, "4 clients flooding"), (0, 0, "no browser")):
         fps, requests = bench_page(args.model, args.threads, clients, pause)
         print(f"  {label:30} loop {fps:6.1f} fps, page {requests:6.1f} requests/s")
+
+    print("\na phone's GET /api/status beside idle connections (a neighbour holding sockets open):")
+    for count, seconds in bench_idle(args.model, args.threads).items():
+        print(f"  {count:4d} idle sockets  {seconds:7.3f} s")
 
     rng = np.random.default_rng(0)
     query = rng.random(embedder.dim, dtype=np.float32)
