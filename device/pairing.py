@@ -5,9 +5,10 @@ whose LED blinks while the request waits and which the requesting page names ("p
 button 3 on the box").  Only a press of that button approves it; the function button
 (undo) never does, so a press meant for something else cannot approve a stranger.
 A live request is never replaced by another browser's: the others are told which
-button blinks and when it ends.  A browser whose request ended unapproved waits
-``cooldown`` seconds before it may ask again, so one browser cannot keep the box busy
-and the owner gets a turn.
+button blinks and when it ends.  A browser whose request ended unapproved waits as
+long as it held the box (``cooldown`` seconds at most) before it may ask again, so one
+browser cannot keep the box busy and the owner gets a turn, while someone who taps
+Cancel by mistake can ask again at once.
 
 Thread-safe; used by the web page (request, state, cancel), the front panel (approve)
 and the LEDs (:meth:`PairingBroker.pending_code`, a plain read after every frame).
@@ -49,6 +50,7 @@ class _Pending:
     id: str
     code: int
     client: Hashable
+    started: float
     expiry: float
 
 
@@ -56,7 +58,7 @@ class PairingBroker:
     """
     :param buttons: how many class buttons the box has (the codes are 0 to ``buttons - 1``).
     :param ttl: seconds a request waits for its button.
-    :param cooldown: seconds a browser waits after its request ended unapproved.
+    :param cooldown: most seconds a browser waits after its request ended unapproved.
     """
 
     def __init__(self, buttons: int, *, ttl: float = 30.0, cooldown: float = 30.0,
@@ -95,7 +97,7 @@ class PairingBroker:
                 raise PairingRefused(f"your last request ended without a press; you can ask again in "
                                      f"{_seconds(rest)}", retry_in=rest)
             self._pending = _Pending(secrets.token_urlsafe(16), self._rng.randrange(self.buttons), client,
-                                     now + self.ttl)
+                                     now, now + self.ttl)
             return PairRequest(self._pending.id, self._pending.code, self.ttl)
 
     def pending(self) -> Optional[PairRequest]:
@@ -149,8 +151,10 @@ class PairingBroker:
                 del table[key]
 
     def _end(self, pending: _Pending, now: float) -> None:
+        """A request ended unapproved: its browser rests as long as it held the box, up to ``cooldown``."""
         self._pending = None
-        self._resting[pending.client] = min(now, pending.expiry) + self.cooldown  # rest from when it ended
+        ended = min(now, pending.expiry)
+        self._resting[pending.client] = ended + min(self.cooldown, ended - pending.started)
 
     def __repr__(self) -> str:
         code = self.pending_code()

@@ -13,6 +13,7 @@ downloaded.  Screenshots go to ``test-artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -62,9 +63,9 @@ class Served:
         return [c.examples for c in self.box.snapshot().loop.classes]
 
 
-@pytest.fixture(scope="module")
-def box(model_path, tmp_path_factory):
-    state = tmp_path_factory.mktemp("browser-state")
+@contextlib.contextmanager
+def served_box(model_path, state):
+    """A box as `teachbox run --simulate` builds it, its loop running and its page served."""
     config = (Config()
               .override("model", path=str(model_path), threads=2)
               .override("storage", state_dir=str(state))
@@ -93,6 +94,19 @@ def box(model_path, tmp_path_factory):
         appliance.close()
     assert not thread.is_alive(), "the loop thread did not stop"
     assert not crashed, f"the loop crashed: {crashed[0]!r}"
+
+
+@pytest.fixture(scope="module")
+def box(model_path, tmp_path_factory):
+    with served_box(model_path, tmp_path_factory.mktemp("browser-state")) as served:
+        yield served
+
+
+@pytest.fixture
+def own_box(model_path, tmp_path):
+    """A box of the test's own, for a test whose traces (wrong PINs from this machine) must not stay."""
+    with served_box(model_path, tmp_path / "state") as served:
+        yield served
 
 
 # -- the browser ------------------------------------------------------------------------------
@@ -1151,8 +1165,9 @@ def test_a_hold_shows_the_count_going_up_and_same_picture(page, box):
     expect(card(page, class_id).locator(".count")).to_have_text(examples_text(before))
 
 
-def test_wrong_pins_make_the_page_say_when_to_try_again(browser, box):
-    """Last in this module: afterwards this machine must wait before its next PIN."""
+def test_wrong_pins_make_the_page_say_when_to_try_again(browser, own_box):
+    """On a box of its own: afterwards this machine must wait before its next PIN there."""
+    box = own_box
     context = new_context(browser, box)
     try:
         tab = Tab(context)

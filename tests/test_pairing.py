@@ -68,6 +68,23 @@ def test_a_browser_whose_request_ended_rests_while_others_may_ask():
     assert pairing.request("attacker").code in range(4)
 
 
+def test_a_browser_that_cancels_rests_as_long_as_it_held_the_box():
+    clock = Clock()
+    pairing = broker(clock, ttl=30, cooldown=30)
+    quick = pairing.request("oops")
+    clock.t += 1
+    pairing.cancel(quick.id)
+    clock.t += 1.01
+    assert pairing.request("oops").code in range(4)  # a mistaken Cancel costs a second, not half a minute
+    held = pairing.pending()
+    clock.t += 29
+    pairing.cancel(held.id)  # held it 29 s, then let go to grab it again at once
+    with pytest.raises(PairingRefused) as refused:
+        pairing.request("oops")
+    assert refused.value.retry_in == pytest.approx(29)
+    assert pairing.request("owner").code in range(4)  # meanwhile the owner's turn
+
+
 def test_cancel_ends_only_ones_own_request():
     clock = Clock()
     pairing = broker(clock)
