@@ -138,6 +138,12 @@ def state(loop):
     return loop.head.counts, loop.head.names
 
 
+def held_step(box):
+    """One frame of a hold, far enough from the last that the rate limit ([teaching] rate = 100/s) allows it."""
+    time.sleep(0.011)
+    box.loop.step()
+
+
 def teach(box, class_id, scene, examples=1):
     """Teach from the box side (not through the page): the camera sees ``scene``."""
     box.camera.select(scene)
@@ -549,7 +555,7 @@ def test_teach_start_and_stop_add_examples_to_that_class(client, box):
     assert status(client)["teaching"] == 2
     for scene in ("red ball", "blue box", "green stripes", "yellow ring"):
         box.camera.select(scene)
-        box.loop.step()
+        held_step(box)
     assert post(client, "/api/teach/stop", {"class": 2}).status_code == 200
     taught = box.loop.head.counts[2]
     assert taught >= 3
@@ -578,7 +584,7 @@ def test_undo_removes_the_last_burst(client, box):
     post(client, "/api/teach/start", {"class": 1})
     for scene in ("blue box", "green stripes", "yellow ring"):
         box.camera.select(scene)
-        box.loop.step()
+        held_step(box)
     post(client, "/api/teach/stop")
     burst = box.loop.head.counts[1]
     assert burst >= 2
@@ -1191,11 +1197,11 @@ def test_a_hold_on_the_same_picture_says_so_and_counts_live(client, box):
     assert burst == {"class": 0, "taught": 1, "skipped": 0, "same_picture": False}
     for _ in range(6):  # the camera keeps seeing the very same ball
         box.camera.select("red ball")
-        box.loop.step()
+        held_step(box)
     burst = status(client)["burst"]
     assert burst["taught"] <= 2 and burst["skipped"] >= 3 and burst["same_picture"] is True
     box.camera.select("blue box")  # moved: a new picture is taken and the hint goes
-    box.loop.step()
+    held_step(box)
     burst = status(client)["burst"]
     assert burst["taught"] >= 2 and burst["same_picture"] is False
     post(client, "/api/teach/stop", {"class": 0})
