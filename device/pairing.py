@@ -1,14 +1,17 @@
-"""Physical-presence pairing: a browser asks, a person at the box presses the button it names.
+"""Physical-presence pairing: a browser asks, a person at the box approves it with a chord.
 
 One request waits at a time.  It carries a *code*: a class button, chosen at random,
-whose LED blinks while the request waits and which the requesting page names ("press
-button 3 on the box").  Only a press of that button approves it; the function button
-(undo) never does, so a press meant for something else cannot approve a stranger.
+whose LED blinks while the request waits and which the requesting page names ("hold
+the function button and press button 3").  Only that chord, made after the request
+was made, approves it: a plain press of a class button (teaching) or of the function
+button (undo) never does, so a press meant for something else cannot approve a
+stranger, however a neighbour times or picks its requests.
 A live request is never replaced by another browser's: the others are told which
-button blinks and when it ends.  A browser whose request ended unapproved waits as
-long as it held the box (``cooldown`` seconds at most) before it may ask again, so one
-browser cannot keep the box busy and the owner gets a turn, while someone who taps
-Cancel by mistake can ask again at once.
+button blinks and when it ends.  A browser whose request ended unapproved rests
+before it may ask again: as long as it held the box (``cooldown`` at most), doubled
+for every further unanswered request within ``memory`` seconds, so browsers that keep
+asking leave ever longer gaps for the owner, while someone who taps Cancel by mistake
+can ask again at once.
 
 Thread-safe; used by the web page (request, state, cancel), the front panel (approve)
 and the LEDs (:meth:`PairingBroker.pending_code`, a plain read after every frame).
@@ -54,26 +57,37 @@ class _Pending:
     expiry: float
 
 
+@dataclass
+class _Rest:
+    until: float
+    strikes: int  # unanswered requests in a row (forgotten ``memory`` s after the rest ends)
+
+
 class PairingBroker:
     """
     :param buttons: how many class buttons the box has (the codes are 0 to ``buttons - 1``).
     :param ttl: seconds a request waits for its button.
-    :param cooldown: most seconds a browser waits after its request ended unapproved.
+    :param cooldown: most seconds a browser rests after its first unanswered request.
+    :param memory: seconds after its rest after which a browser's unanswered requests are forgotten.
+    :param max_rest: the longest rest, however often a browser asked.
     """
 
-    def __init__(self, buttons: int, *, ttl: float = 30.0, cooldown: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic, rng: Optional[random.Random] = None) -> None:
+    def __init__(self, buttons: int, *, ttl: float = 30.0, cooldown: float = 30.0, memory: float = 3600.0,
+                 max_rest: float = 3600.0, clock: Callable[[], float] = time.monotonic,
+                 rng: Optional[random.Random] = None) -> None:
         if buttons < 1:
             raise ValueError(f"pairing needs at least one class button, not {buttons!r}")
         self.buttons = buttons
         self.ttl = ttl
         self.cooldown = cooldown
+        self.memory = memory
+        self.max_rest = max_rest
         self._clock = clock
         self._rng = rng or random.SystemRandom()
         self._lock = threading.Lock()
         self._pending: Optional[_Pending] = None
         self._approved: Dict[str, float] = {}  # request id -> until when it can be collected
-        self._resting: Dict[Hashable, float] = {}  # client -> when it may ask again
+        self._resting: Dict[Hashable, _Rest] = {}
 
     def request(self, client: Hashable, own: Optional[str] = None) -> PairRequest:
         """A new request for ``client`` (e.g. its address), or ``own`` (an id it holds) if still waiting.
@@ -89,10 +103,11 @@ class PairingBroker:
                 if own is not None and pending.id == own:
                     return PairRequest(pending.id, pending.code, pending.expiry - now)
                 raise PairingRefused(
-                    f"another browser is asking to unlock (button {pending.code + 1} blinks on the box); "
+                    f"another browser is asking to unlock (lamp {pending.code + 1} blinks on the box); "
                     f"try again in {_seconds(pending.expiry - now)}",
                     retry_in=pending.expiry - now, code=pending.code)
-            rest = self._resting.get(client, 0.0) - now
+            resting = self._resting.get(client)
+            rest = 0.0 if resting is None else resting.until - now
             if rest > 0:
                 raise PairingRefused(f"your last request ended without a press; you can ask again in "
                                      f"{_seconds(rest)}", retry_in=rest)
@@ -113,15 +128,19 @@ class PairingBroker:
         pending = self._pending
         return pending.code if pending is not None and pending.expiry >= self._clock() else None
 
-    def approve(self, button: int) -> bool:
-        """Class ``button`` was pressed: approve the request it is the code of. ``False`` if none."""
+    def approve(self, button: int, when: float) -> bool:
+        """Function + class ``button`` was pressed at ``when``: approve the request it is the code of.
+
+        ``False`` if no request has that code, or the press began before the request was made.
+        """
         with self._lock:
             now = self._clock()
             self._expire(now)
             pending = self._pending
-            if pending is None or pending.code != button:
+            if pending is None or pending.code != button or not pending.started <= when <= pending.expiry:
                 return False
             self._approved[pending.id] = now + self.ttl
+            self._resting.pop(pending.client, None)
             self._pending = None
             return True
 
@@ -146,15 +165,19 @@ class PairingBroker:
     def _expire(self, now: float) -> None:
         if self._pending is not None and self._pending.expiry < now:
             self._end(self._pending, now)
-        for table in (self._approved, self._resting):
-            for key in [k for k, until in table.items() if until < now]:
-                del table[key]
+        for key in [k for k, until in self._approved.items() if until < now]:
+            del self._approved[key]
+        for key in [k for k, rest in self._resting.items() if rest.until + self.memory < now]:
+            del self._resting[key]
 
     def _end(self, pending: _Pending, now: float) -> None:
-        """A request ended unapproved: its browser rests as long as it held the box, up to ``cooldown``."""
+        """A request ended unapproved: its browser rests (see the module's docstring)."""
         self._pending = None
         ended = min(now, pending.expiry)
-        self._resting[pending.client] = ended + min(self.cooldown, ended - pending.started)
+        previous = self._resting.get(pending.client)
+        strikes = 1 if previous is None or previous.until + self.memory < ended else previous.strikes + 1
+        rest = min(self.max_rest, min(self.cooldown, ended - pending.started) * 2.0 ** min(strikes - 1, 32))
+        self._resting[pending.client] = _Rest(ended + rest, strikes)
 
     def __repr__(self) -> str:
         code = self.pending_code()

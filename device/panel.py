@@ -106,8 +106,8 @@ class Panel:
     :param loop: the loop to teach and read.
     :param config: the ``[panel]`` configuration.
     :param pin_factory: a gpiozero pin factory (keyword-only, as in gpiozero).
-    :param pairing: a :class:`~device.pairing.PairingBroker`: pressing the class button
-        its waiting request names approves it (and teaches nothing).
+    :param pairing: a :class:`~device.pairing.PairingBroker`: function + the class button
+        its waiting request names approves it (and clears nothing).
     :param clock: monotonic seconds (tests pass their own).
     """
 
@@ -134,7 +134,6 @@ class Panel:
             self.status_led = self._claim(LED(config.status_led, active_high=config.led_active_high,
                                               pin_factory=pin_factory))
         self.pairing = pairing
-        self._approving: Optional[int] = None  # the class button that approved a pairing, until let go
         self._boot = clock()
         self._pattern = LedPattern.BOOT
         self._feedback = None
@@ -232,13 +231,9 @@ class Panel:
 
     def _apply(self, action, now: float, camera_ok: bool) -> None:
         kind = action[0]
-        if kind in ("hold", "release") and action[1] == self._approving:
-            if kind == "release":
-                self._approving = None  # that press approved a pairing: it teaches nothing
-        elif kind == "teach" and self.pairing is not None and self.pairing.approve(action[1]):
-            self._approving = action[1]
-            self._feedback = ("abort", None, now)  # one short flash: the browser is unlocked
-            log.info("button %d pressed: the browser that asked is unlocked", action[1] + 1)
+        if kind == "clear" and self.pairing is not None and self.pairing.approve(action[1], now):
+            self._feedback = ("abort", None, now)  # one short flash: the browser is unlocked, nothing cleared
+            log.info("function + button %d: the browser that asked is unlocked", action[1] + 1)
         elif kind == "teach":
             if camera_ok:  # nothing is taught while the camera is offline
                 self.loop.start_teaching(action[1], hold=False)

@@ -465,7 +465,7 @@ def test_virtual_leds_follow_the_answer(page, box):
             screenshot(page, "phone-05-leds-blue-box")
 
 
-def test_pairing_with_the_simulated_button_the_box_names(browser, box):
+def test_pairing_with_function_and_the_simulated_button_the_box_names(browser, box):
     counts = box.counts()
     first = new_context(browser, box)
     second = new_context(browser, box)
@@ -479,7 +479,12 @@ def test_pairing_with_the_simulated_button_the_box_names(browser, box):
         expect(page.locator("#pair-pending")).to_be_visible()
         screenshot(page, "phone-06-pairing-pending")
         code = api_status(page)["auth"]["pair"]["code"]
-        page.locator(f'.sim-button[data-button="{code - 1}"]').click()  # a short press at the box
+        latch = page.locator("#panel .sim-latch")  # at the box: hold Function ...
+        latch.click()
+        expect(latch).to_have_attribute("aria-pressed", "true")
+        page.locator(f'#panel .sim-button[data-button="{code - 1}"]').click()  # ... and press the number
+        latch.click()
+        expect(latch).to_have_attribute("aria-pressed", "false")
         expect(page.locator("#lock-title")).to_have_text("Unlocked")
         for i in range(4):
             expect(teach_buttons(page).nth(i)).to_be_enabled()
@@ -1014,7 +1019,7 @@ def test_the_auth_figures_are_shown(browser, box):
         page = tab.page
         expect(page.locator("#unlock-left")).to_have_text("Unlocked for 11 h 58 min more (an unlock lasts 12 h).")
         expect(page.locator("#pair-alert")).to_have_text(
-            "A browser is asking to unlock: button 3 blinks. Only press it if that is you.")
+            "A browser is asking to unlock: button 3 blinks. Only approve it (Function + that button) if that is you.")
         view_shot(page, "phone-17-pair-alert-unlocked")
         tab.close()
 
@@ -1054,14 +1059,15 @@ def test_every_page_sees_a_pending_request_and_the_button_that_blinks(browser, b
         expect(code_shown).to_have_text(re.compile(r"^\d+$"))
         code = int(code_shown.inner_text())
         assert 1 <= code <= 4
-        expect(requester.locator("#pair-pending-text")).to_contain_text(f"Press button {code} on the box")
+        expect(requester.locator("#pair-pending-text")).to_contain_text(f"Hold Function and press button {code} on the box")
         assert code_shown.evaluate("el => parseFloat(getComputedStyle(el).fontSize)") >= 40  # big and clear
         code_shown.scroll_into_view_if_needed()
         in_viewport(requester, "#pair-pending .pair-code")
         view_shot(requester, "phone-18-requester-press-button-k")
         expect(requester.locator("#pair-alert")).to_be_hidden()  # its own request: no warning
 
-        warning = f"A browser is asking to unlock: button {code} blinks. Only press it if that is you."
+        warning = (f"A browser is asking to unlock: button {code} blinks. "
+                   "Only approve it (Function + that button) if that is you.")
         expect(stranger.locator("#pair-alert")).to_have_text(warning)
         expect(owner.locator("#pair-alert")).to_have_text(warning)
         # wherever they are on the page, they see it

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import random
+
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
@@ -320,28 +322,41 @@ def test_real_pins_are_debounced_simulated_ones_are_not(embedder, factory):
     panel.close()
 
 
-def test_the_class_button_a_pairing_names_approves_it_and_teaches_nothing(embedder, factory):
+def test_function_and_the_class_button_a_pairing_names_approve_it_and_clear_nothing(embedder, factory):
     from device.pairing import PairingBroker
 
-    loop, panel, clock, camera = build(embedder, factory, pairing=lambda clock: PairingBroker(4, clock=clock))
+    code = random.Random(5).randrange(4)  # the code the broker's seeded generator draws
+    loop, panel, clock, camera = build(embedder, factory,
+                                       pairing=lambda clock: PairingBroker(4, clock=clock, rng=random.Random(5)))
     broker = panel.pairing
+    teach_scene(loop, factory, camera, 0, "red ball")
+    teach_scene(loop, factory, camera, 1, "blue box")
+    clock.t += 2
+    press(factory, FUNCTION)
+    press(factory, BUTTONS[code])  # a chord that began before the request: it never approves it
+    clock.t += 0.5
     request = broker.request("10.0.0.7")
+    assert request.code == code
     loop.step()
     assert panel.view().pattern == "pairing"
-    tap(factory, FUNCTION)  # undo, as always: nothing to undo, nothing approved
+    release(factory, BUTTONS[code])
+    release(factory, FUNCTION)
     loop.step()
     assert broker.state(request.id) == "pending"
-    press(factory, BUTTONS[request.code])
+    clock.t += 1
+    tap(factory, FUNCTION)  # undo, as always: nothing approved
     loop.step()
-    clock.t += 1.0  # held past hold_time: still no teaching
+    tap(factory, BUTTONS[code])  # a plain press of that button teaches: nothing approved
     loop.step()
-    release(factory, BUTTONS[request.code])
+    assert broker.state(request.id) == "pending"
+    counts = list(loop.head.counts)
+    clock.t += 1
+    press(factory, FUNCTION)
+    tap(factory, BUTTONS[request.code])  # function + that button: the chord that approves
+    release(factory, FUNCTION)
     loop.step()
     assert broker.state(request.id) == "approved"
-    assert loop.head.total == 0
-    tap(factory, BUTTONS[request.code])  # the next press of it teaches again
-    loop.step()
-    assert loop.head.counts[request.code] == 1
+    assert loop.head.counts == counts  # nothing cleared
     panel.close()
 
 

@@ -448,6 +448,14 @@ def press(box, pin):
     box.loop.step()
 
 
+def approve(box, code):
+    """A person at the box holds the function button and presses button ``code`` (1-based)."""
+    box.factory.pin(FUNCTION_PIN).drive_low()
+    press(box, BUTTONS[code - 1])
+    box.factory.pin(FUNCTION_PIN).drive_high()
+    box.loop.step()
+
+
 def lit_leds(box):
     """Which class LEDs light up at some moment of the next second (pairing blinks fast)."""
     seen = set()
@@ -458,12 +466,13 @@ def lit_leds(box):
     return seen
 
 
-def test_pairing_with_the_class_button_the_page_names(client, app, taught):
+def test_pairing_with_function_and_the_class_button_the_page_names(client, app, taught):
     before = state(taught.loop)
     response = post(client, "/api/unlock/pair")
     assert response.status_code == 200 and response.get_json()["state"] == "pending"
     code = response.get_json()["code"]
-    assert 1 <= code <= 4 and f"button {code}" in response.get_json()["message"]
+    message = response.get_json()["message"]
+    assert 1 <= code <= 4 and "function button" in message and f"button {code}" in message
     assert client.get("/api/unlock/pair").get_json() == {"state": "pending", "code": code,
                                                          "expires_in": pytest.approx(30, abs=1)}
     assert lit_leds(taught) == {code - 1}  # only that button's LED blinks
@@ -474,15 +483,18 @@ def test_pairing_with_the_class_button_the_page_names(client, app, taught):
     press(taught, FUNCTION_PIN)  # the function button is undo, always: it approves nothing
     assert client.get("/api/unlock/pair").get_json()["state"] == "pending"
     assert sum(taught.loop.head.counts) == sum(before[0]) - 1
-    press(taught, BUTTONS[code % 4])  # another class button teaches as usual
-    assert client.get("/api/unlock/pair").get_json()["state"] == "pending"
+    for pin in (BUTTONS[code % 4], BUTTONS[code - 1]):  # plain presses teach as usual, even the code's button
+        taught.clock.t += 1  # past the confirmation blinks
+        press(taught, pin)
+        assert client.get("/api/unlock/pair").get_json()["state"] == "pending"
+    assert sum(state(taught.loop)[0]) == sum(before[0]) + 1
     taught_now = state(taught.loop)
 
-    press(taught, BUTTONS[code - 1])
+    approve(taught, code)
     answer = client.get("/api/unlock/pair").get_json()
     assert answer["state"] == "approved" and answer["unlocked"] is True
     assert status(client)["auth"]["unlocked"] is True
-    assert state(taught.loop) == taught_now  # the approving press taught nothing
+    assert state(taught.loop) == taught_now  # the approving chord cleared nothing
     assert status(client)["auth"]["pair"] is None
 
     other_phone = app.test_client()  # another phone is not unlocked by it
@@ -499,10 +511,10 @@ def test_a_waiting_pairing_is_never_taken_over_and_every_page_shows_it(app, box)
         box.clock.t += 9
         refused = post(stranger, "/api/unlock/pair")
         assert refused.status_code == 409
-        assert f"button {code}" in error_of(refused) and refused.get_json()["code"] == code
+        assert f"lamp {code}" in error_of(refused) and refused.get_json()["code"] == code
     assert status(stranger)["auth"]["pair"]["code"] == code
     assert status(stranger)["auth"]["pair"]["mine"] is False
-    press(box, BUTTONS[code - 1])
+    approve(box, code)
     assert owner.get("/api/unlock/pair").get_json()["state"] == "approved"
     assert stranger.get("/api/unlock/pair").get_json()["state"] == "unknown"
     assert status(stranger)["auth"]["unlocked"] is False
@@ -516,7 +528,7 @@ def test_a_browser_that_keeps_asking_cannot_keep_the_owner_from_pairing(app, box
     assert refused.status_code == 429 and refused.get_json()["retry_in"] > 0
     response = post(owner, "/api/unlock/pair")  # the owner's turn
     assert response.status_code == 200
-    press(box, BUTTONS[response.get_json()["code"] - 1])
+    approve(box, response.get_json()["code"])
     assert owner.get("/api/unlock/pair").get_json()["state"] == "approved"
     assert status(owner)["auth"]["unlocked"] is True
 

@@ -29,7 +29,7 @@ from device.box import Box
 from device.camera import SyntheticCamera
 from device.config import Config
 from web_ui.app import CSRF_HEADER
-from web_ui.server import CHANNEL_TIMEOUT, CONNECTION_LIMIT, PageServer
+from web_ui.server import CHANNEL_TIMEOUT, CONNECTION_LIMIT, PageServer, bind_page_socket
 
 PIN = "246813"
 DEADLINE = 30.0  # seconds: generous, only to fail instead of hanging
@@ -342,3 +342,36 @@ def test_idle_connections_are_cut_off_so_that_more_of_them_cannot_fill_the_serve
 def test_the_server_is_sized_for_a_lan_box():
     assert CONNECTION_LIMIT >= 200  # 150 idle sockets leave room for the phones
     assert CHANNEL_TIMEOUT <= 30  # and none of them lives long
+
+
+def test_one_device_cannot_fill_the_server_with_slow_connections(embedder, factory, tmp_path):
+    """A neighbour dripping into many sockets: the server keeps only a few of them; a phone still gets in.
+
+    The box itself is not capped, so here both sides use loopback addresses with the cap switched on
+    for loopback: the neighbour 127.0.0.2, the phone 127.0.0.1.
+    """
+    box, camera = make_box(embedder, factory, tmp_path)
+    sock = bind_page_socket("127.0.0.1", 0, per_client=4, exempt_loopback=False)
+    served, runner = serve(box, camera, tmp_path, sock=sock, connection_limit=20, channel_timeout=60)
+    try:
+        neighbour = []
+        for _ in range(30):  # more than the whole server takes
+            conn = socket.create_connection(("127.0.0.1", served.server.port), timeout=DEADLINE,
+                                            source_address=("127.0.0.2", 0))
+            conn.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # and never finishes
+            neighbour.append(conn)
+        served.sockets.extend(neighbour)
+        code, data = get_json(served.url + "/api/status", timeout=PATIENCE)
+        assert code == 200 and data["camera"]["state"] == "online"
+        kept = []
+        for conn in neighbour:
+            conn.settimeout(0.5)
+            try:
+                kept.append(conn.recv(1) != b"")
+            except socket.timeout:
+                kept.append(True)  # still open, waiting
+            except ConnectionResetError:
+                kept.append(False)
+        assert kept.count(True) == 4  # the rest were closed at once
+    finally:
+        stop(served, runner)

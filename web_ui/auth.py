@@ -124,18 +124,16 @@ def unlock_pin():
     s = services()
     if not s.web.pin:
         return error(404, "PIN unlock is off on this box; pair with a button on the box instead")
-    wait = s.pins.retry_in(client())
-    if wait > 0:
-        return error(429, f"too many wrong PINs from this device: try again in {_duration(wait)}",
-                     retry_in=round(wait, 1))
     given = json_body().get("pin")
-    if not isinstance(given, str) or not given.isascii() or not hmac.compare_digest(given.encode(),
-                                                                                     s.web.pin.encode()):
-        wait = s.pins.failed(client())
-        message = "wrong PIN" + (f": the next try is possible in {_duration(wait)}" if wait else "")
-        return error(403, message, retry_in=round(wait, 1))
-    s.pins.succeeded(client())
-    return jsonify(_unlock())
+    right = isinstance(given, str) and given.isascii() and hmac.compare_digest(given.encode(), s.web.pin.encode())
+    tried = s.pins.attempt(client(), right)
+    if tried.accepted:
+        return jsonify(_unlock())
+    if not tried.checked:
+        return error(429, f"too many wrong PINs from this device: try again in {_duration(tried.wait)}",
+                     retry_in=round(tried.wait, 1))
+    message = "wrong PIN" + (f": the next try is possible in {_duration(tried.wait)}" if tried.wait else "")
+    return error(403, message, retry_in=round(tried.wait, 1))
 
 
 @bp.post("/api/unlock/pair")
@@ -153,7 +151,7 @@ def pair_start():
     session["pair"] = pending.id
     code = pending.code + 1
     return jsonify(state=PairState.PENDING, code=code, expires_in=round(pending.expires_in, 1),
-                   message=f"press button {code} on the box (its light blinks)")
+                   message=f"hold the function button on the box and press button {code} (its lamp blinks)")
 
 
 @bp.get("/api/unlock/pair")

@@ -20,12 +20,14 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Iterable, Optional, Set
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Optional, Set
 from urllib.parse import urlsplit
 
 PIN_FREE_TRIES = 3  # wrong PINs a client may make before it has to wait
 PIN_FIRST_DELAY = 60.0  # seconds after the first wrong PIN beyond the free ones; doubles with each
 PIN_MAX_DELAY = 24 * 3600.0
+PIN_FREE_PER_HOUR = 30  # free tries for everyone together: many addresses do not buy many free guesses
 UNLOCK_SECONDS = 12 * 3600.0  # an unlock lasts a school day, then the phone pairs again
 MAX_TRACKED = 4096  # clients remembered by the PIN guard, unlocks kept: bounded memory
 
@@ -63,6 +65,8 @@ def client_key(remote_addr: Optional[str]) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
+        if address.is_link_local:  # every host of the link shares fe80::/64: tell them apart
+            return str(address)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
 
@@ -85,17 +89,29 @@ def pin_delay(failures: int) -> float:
     return min(PIN_MAX_DELAY, PIN_FIRST_DELAY * 2.0 ** min(over - 1, 64))  # no overflow after 1,000s of tries
 
 
+@dataclass(frozen=True)
+class PinAttempt:
+    accepted: bool
+    wait: float  # seconds before this client may try again
+    checked: bool = True  # False: refused without looking, the client had to wait
+
+
 class PinGuard:
     """Wrong PINs per client: a few free, then a wait that doubles each time, up to a day.
 
     One client's failures never delay another (the owner is never locked out by a
-    neighbour's guessing); a right PIN clears the client's record.
+    neighbour's guessing; a client's first try is always taken); a right PIN clears
+    the client's record.  Free tries come from a pool shared by everyone
+    (:data:`PIN_FREE_PER_HOUR`), so guessing from many addresses buys no more free
+    guesses; when the pool is empty a client's first wrong PIN already costs a wait.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._clients: "OrderedDict[str, tuple]" = OrderedDict()  # key -> (failures, not before)
+        self._clients: Dict[str, list] = {}  # key -> [failures, not before]
+        self._pool = float(PIN_FREE_PER_HOUR)
+        self._pool_time = clock()
 
     def retry_in(self, client: str) -> float:
         """Seconds before ``client`` may try a PIN again (0: now)."""
@@ -103,19 +119,43 @@ class PinGuard:
             entry = self._clients.get(client)
             return 0.0 if entry is None else max(0.0, entry[1] - self._clock())
 
-    def failed(self, client: str) -> float:
-        """Record a wrong PIN; returns how long ``client`` must now wait."""
-        with self._lock:
-            failures = self._clients.pop(client, (0, 0.0))[0] + 1
-            delay = pin_delay(failures)
-            self._clients[client] = (failures, self._clock() + delay)
-            while len(self._clients) > MAX_TRACKED:
-                self._clients.popitem(last=False)  # the longest untouched
-            return delay
+    def attempt(self, client: str, right: bool) -> "PinAttempt":
+        """One try, checked and counted at once (two requests at the same moment are two tries).
 
-    def succeeded(self, client: str) -> None:
+        While ``client`` must wait, even the right PIN is refused, unchecked.
+        """
         with self._lock:
-            self._clients.pop(client, None)
+            now = self._clock()
+            entry = self._clients.get(client)
+            if entry is not None and entry[1] > now:
+                return PinAttempt(False, entry[1] - now, checked=False)
+            if right:
+                self._clients.pop(client, None)
+                return PinAttempt(True, 0.0)
+            failures = (entry[0] if entry is not None else 0) + 1
+            if failures <= PIN_FREE_TRIES and not self._take_free(now):
+                failures = PIN_FREE_TRIES + 1  # no free tries left for anyone: this one costs
+            delay = pin_delay(failures)
+            self._clients[client] = [failures, now + delay]
+            self._bound(now)
+            return PinAttempt(False, delay)
+
+    def _take_free(self, now: float) -> bool:
+        self._pool = min(PIN_FREE_PER_HOUR, self._pool + (now - self._pool_time) * PIN_FREE_PER_HOUR / 3600)
+        self._pool_time = now
+        if self._pool < 1:
+            return False
+        self._pool -= 1
+        return True
+
+    def _bound(self, now: float) -> None:
+        """At most MAX_TRACKED clients: forget the ones whose wait is over first, never a running wait."""
+        if len(self._clients) <= MAX_TRACKED:
+            return
+        for key in [k for k, (_, until) in self._clients.items() if until <= now]:
+            del self._clients[key]
+        while len(self._clients) > MAX_TRACKED:  # every one is waiting: drop the shortest wait
+            del self._clients[min(self._clients, key=lambda k: self._clients[k][1])]
 
 
 class Unlocks:

@@ -3,11 +3,15 @@
 Sized for a box on a LAN that idle or slow clients must not take down: waitress
 accepts up to :data:`CONNECTION_LIMIT` connections and closes one that has done
 nothing for :data:`CHANNEL_TIMEOUT` seconds (checked every :data:`CLEANUP_INTERVAL`),
-so a pile of idle sockets neither blocks new phones nor lives long.
+so a pile of idle sockets neither blocks new phones nor lives long; and one device
+(an IPv4 address or an IPv6 /64) holds at most :data:`PER_CLIENT` of them at once
+(:class:`CappedListener`), so a neighbour dripping a byte every few seconds into many
+sockets cannot fill the server either.  The box itself (loopback) is not capped.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import socket
@@ -19,12 +23,14 @@ from device.atomic import atomic_file
 from device.box import Box
 
 from .app import create_app
+from .security import client_key, is_loopback
 
 log = logging.getLogger(__name__)
 SECRET_FILE = "web-secret"
 CONNECTION_LIMIT = 256  # open connections at once (each costs a file descriptor, no thread)
 CHANNEL_TIMEOUT = 15  # seconds a connection may be idle before it is closed
 CLEANUP_INTERVAL = 2  # seconds between checks for idle connections
+PER_CLIENT = 16  # connections one device may hold (a browser opens about 6 per site)
 
 
 def load_secret(state_dir: Path) -> bytes:
@@ -66,14 +72,72 @@ def page_addresses(host: str, port: int) -> List[str]:
     return addresses + [f"http://localhost:{port}/ (on this machine)"]
 
 
-def bind_page_socket(host: str, port: int) -> socket.socket:
+class _Connection(socket.socket):
+    """An accepted connection that tells its listener when it is closed (once)."""
+
+    def attach(self, release) -> None:
+        self._release = release
+
+    def close(self) -> None:
+        release, self._release = getattr(self, "_release", None), None
+        try:
+            super().close()
+        finally:
+            if release is not None:
+                release()
+
+
+class CappedListener(socket.socket):
+    """A listening socket that refuses a device's connections beyond ``per_client`` at once.
+
+    waitress accepts through :meth:`accept`; a refused connection is closed at once and
+    reported as "nothing to accept", which waitress takes in its stride.
+    """
+
+    def setup(self, per_client: int, exempt_loopback: bool = True) -> None:
+        self.per_client = per_client
+        self.exempt_loopback = exempt_loopback
+        self._open: Dict[str, int] = {}
+        self._count_lock = threading.Lock()
+
+    def accept(self):
+        conn, address = super().accept()
+        client = client_key(address[0])
+        if self.exempt_loopback and is_loopback(address[0]):
+            return conn, address
+        with self._count_lock:
+            if self._open.get(client, 0) >= self.per_client:
+                refused = True
+            else:
+                refused = False
+                self._open[client] = self._open.get(client, 0) + 1
+        if refused:
+            conn.close()
+            log.debug("refused a connection from %s: it already holds %d", client, self.per_client)
+            raise BlockingIOError(errno.EAGAIN, "connection refused: too many from one device")
+        counted = _Connection(conn.family, conn.type, conn.proto, fileno=conn.detach())
+        counted.attach(lambda: self._release_slot(client))
+        return counted, address
+
+    def _release_slot(self, client: str) -> None:
+        with self._count_lock:
+            left = self._open.get(client, 1) - 1
+            if left > 0:
+                self._open[client] = left
+            else:
+                self._open.pop(client, None)
+
+
+def bind_page_socket(host: str, port: int, *, per_client: int = PER_CLIENT,
+                     exempt_loopback: bool = True) -> socket.socket:
     """The page's listening socket, bound now (so a busy port is found before the model loads).
 
     Raises :class:`OSError` (e.g. ``EADDRINUSE``) as ``bind`` does.
     """
     infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    sock = CappedListener(family, kind, proto)
+    sock.setup(per_client, exempt_loopback)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
@@ -106,7 +170,16 @@ class PageServer:
                                     ident="teachbox", clear_untrusted_proxy_headers=True, **options)
         self.port = sock.getsockname()[1]
         self._host = web.host
-        self._thread = threading.Thread(target=self.server.run, name="teachbox-web", daemon=True)
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, name="teachbox-web", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            if not self._closing:
+                raise
+            # close() closed the sockets under a select() in progress: the server is done
 
     def start(self) -> None:
         self._thread.start()
@@ -117,6 +190,7 @@ class PageServer:
         """Stop listening, end open connections (polling phones keep them alive) and the workers."""
         from waitress import wasyncore
 
+        self._closing = True
         self.server.task_dispatcher.shutdown(timeout=5)
         wasyncore.close_all(self._map)  # the listening socket, the trigger and every open channel
         self._thread.join(timeout=5)

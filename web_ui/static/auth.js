@@ -32,7 +32,8 @@ function renderPending(auth) {
   if (isNumber(code)) {
     const key = 'code:' + code;
     if (els.pairPendingText.dataset.key !== key) {
-      els.pairPendingText.replaceChildren('Press button ', make('strong', { className: 'pair-code', textContent: String(code) }),
+      els.pairPendingText.replaceChildren('Hold Function and press button ',
+        make('strong', { className: 'pair-code', textContent: String(code) }),
         ' on the box', make('span', { className: 'pair-sub', textContent: 'Its lamp blinks.' }));
       els.pairPendingText.dataset.key = key;
     }
@@ -72,7 +73,7 @@ function renderAlert(auth) {
     if (els.alert.dataset.key !== key) {
       els.alert.replaceChildren('A browser is asking to unlock: button ',
         make('strong', { className: 'pair-code-small', textContent: key }),
-        ' blinks. Only press it if that is you.');
+        ' blinks. Only approve it (Function + that button) if that is you.');
       els.alert.dataset.key = key;
     }
   }

@@ -16,8 +16,8 @@ const simQueue = makeQueue();
 let builtFor = '';
 
 const PATTERN_TEXT = {
-  [LED.PAIRING]: (code) => (code ? 'Lamp ' + code + ' blinks: a browser asks to unlock. Press ' + code +
-    ' only if that browser is yours.' : 'A lamp blinks: a browser asks to unlock.'),
+  [LED.PAIRING]: (code) => (code ? 'Lamp ' + code + ' blinks: a browser asks to unlock. Function + ' + code +
+    ' lets it in: only if that browser is yours.' : 'A lamp blinks: a browser asks to unlock.'),
   [LED.COUNTDOWN]: () => 'Function held: keep holding to clear everything, let go to keep it.',
   [LED.FAULT]: () => 'The lamps blink the fault pattern: the camera is offline.'
 };
