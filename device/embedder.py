@@ -200,7 +200,8 @@ class Embedder:
         self._output_index = outputs[0]["index"]
         self.dim = int(np.prod(outputs[0]["shape"]))
         self._out_scale, self._out_zero = outputs[0]["quantization"]
-        self._out_quantized = np.dtype(outputs[0]["dtype"]).kind in "iu" and bool(self._out_scale)
+        self._out_dtype = np.dtype(outputs[0]["dtype"])
+        self._out_quantized = self._out_dtype.kind in "iu" and bool(self._out_scale)
         self._embedding = np.empty(self.dim, dtype=np.float32)
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:
@@ -228,6 +229,24 @@ class Embedder:
         else:
             self._embedding[:] = raw
         return self._embedding
+
+    def to_stored(self, embedding: np.ndarray) -> np.ndarray:
+        """A copy of ``embedding`` as the model output it: its quantized values (1 byte each) when quantized.
+
+        Exact: :meth:`from_stored` gives back the very float vector :meth:`infer` returned.
+        """
+        if not self._out_quantized:
+            return np.array(embedding, dtype=np.float32)
+        info = np.iinfo(self._out_dtype)
+        raw = np.rint(np.asarray(embedding, dtype=np.float64) / self._out_scale + self._out_zero)
+        return np.clip(raw, info.min, info.max).astype(self._out_dtype)
+
+    def from_stored(self, vector: np.ndarray) -> np.ndarray:
+        """The float embedding of a vector kept by :meth:`to_stored`."""
+        if not self._out_quantized:
+            return np.asarray(vector, dtype=np.float32)
+        return ((np.asarray(vector, dtype=np.float32) - np.float32(self._out_zero))
+                * np.float32(self._out_scale)).astype(np.float32)
 
     def embed(self, frame: np.ndarray) -> np.ndarray:
         return self.infer(self.prepare(frame))

@@ -192,6 +192,16 @@ class NearestCentroidHead:
         self._changed()
         return True
 
+    def add_sums(self, class_id: int, sums: np.ndarray, count: int) -> None:
+        """Start a class from fixed-point ``sums`` of ``count`` examples (a migrated head's, as :meth:`to_state`)."""
+        self.check_class(class_id)
+        sums = np.asarray(sums)
+        if sums.shape != (self.dim,) or sums.dtype != np.int64 or count < 0:
+            raise StateError(f"sums for class {class_id} must be {self.dim} int64 values and a count >= 0")
+        self._sums[class_id] += sums
+        self._counts[class_id] += int(count)
+        self._changed()
+
     def undo(self, class_id: int, n: int = 1) -> int:
         """Remove the last ``n`` examples taught to a class; returns how many were removed.
 

@@ -53,17 +53,23 @@ CREATE TABLE IF NOT EXISTS classes (
 CREATE TABLE IF NOT EXISTS examples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     class INTEGER NOT NULL,
+    burst INTEGER NOT NULL,
     taken REAL NOT NULL,
     source TEXT NOT NULL,
     crop BLOB
 );
 CREATE INDEX IF NOT EXISTS examples_by_class ON examples (class, id);
+CREATE INDEX IF NOT EXISTS examples_by_burst ON examples (burst);
 CREATE TABLE IF NOT EXISTS embeddings (
     example INTEGER NOT NULL REFERENCES examples (id) ON DELETE CASCADE,
     model TEXT NOT NULL,
     dtype TEXT NOT NULL,
     vector BLOB NOT NULL,
     PRIMARY KEY (example, model)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS seeds (
     class INTEGER NOT NULL,
@@ -232,7 +238,10 @@ class ExampleLibrary:
 
     # -- writing (one transaction per call) -------------------------------------------------------
     def add(self, examples: Sequence[NewExample], *, model: str) -> List[int]:
-        """Store a burst of examples (all or none); their ids. :class:`LibraryFull` if a cap is reached."""
+        """Store a burst of examples (all or none, one burst: one undo); their ids.
+
+        :class:`LibraryFull` if a cap is reached.
+        """
         if not examples:
             return []
         rows = []
@@ -242,11 +251,12 @@ class ExampleLibrary:
             rows.append((example, *encode_vector(example.embedding)))
         with self._lock, self._db:
             self._check_caps(examples, rows)
+            burst = self._db.execute("SELECT COALESCE(MAX(burst), 0) + 1 FROM examples").fetchone()[0]
             ids = []
             for example, dtype, vector in rows:
                 cursor = self._db.execute(
-                    "INSERT INTO examples (class, taken, source, crop) VALUES (?, ?, ?, ?)",
-                    (int(example.class_id), example.taken if example.taken is not None else self._clock(),
+                    "INSERT INTO examples (class, burst, taken, source, crop) VALUES (?, ?, ?, ?, ?)",
+                    (int(example.class_id), burst, example.taken if example.taken is not None else self._clock(),
                      example.source, example.crop))
                 ids.append(cursor.lastrowid)
                 self._db.execute("INSERT INTO embeddings (example, model, dtype, vector) VALUES (?, ?, ?, ?)",
@@ -280,6 +290,19 @@ class ExampleLibrary:
         with self._lock, self._db:  # their embeddings go with them (ON DELETE CASCADE)
             return sum(self._db.execute("DELETE FROM examples WHERE id = ?", (i,)).rowcount for i in ids)
 
+    def undo(self) -> Optional[Tuple[int, List[int]]]:
+        """Forget the newest burst: ``(its class, the ids removed)``, or ``None`` when there is none.
+
+        Bursts are kept on disk, so undo reaches back across restarts as far as the user likes.
+        """
+        with self._lock, self._db:
+            row = self._db.execute("SELECT burst FROM examples ORDER BY burst DESC, id DESC LIMIT 1").fetchone()
+            if row is None:
+                return None
+            rows = self._db.execute("SELECT id, class FROM examples WHERE burst = ? ORDER BY id", row).fetchall()
+            self._db.execute("DELETE FROM examples WHERE burst = ?", row)
+            return rows[-1][1], [example_id for example_id, _ in rows]
+
     def move(self, ids: Iterable[int], class_id: int) -> int:
         with self._lock, self._db:
             return sum(self._db.execute("UPDATE examples SET class = ? WHERE id = ?", (int(class_id), int(i))).rowcount
@@ -302,7 +325,16 @@ class ExampleLibrary:
             self._db.execute("INSERT OR REPLACE INTO seeds (class, model, sums, count) VALUES (?, ?, ?, ?)",
                              (int(class_id), model, sums.astype("<i8").tobytes(), int(count)))
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     # -- reading -----------------------------------------------------------------------------------
+    def meta(self, key: str) -> Optional[str]:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
     def names(self) -> Dict[int, str]:
         with self._lock:
             return dict(self._db.execute("SELECT id, name FROM classes"))

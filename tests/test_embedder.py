@@ -443,3 +443,15 @@ def test_stderr_is_given_back_after_loading(monkeypatch, capfd, model_path):
     sys.stderr.write("and from Python\n")
     sys.stderr.flush()
     assert capfd.readouterr().err == "written after loading\nand from Python\n"
+
+
+def test_the_stored_form_is_the_models_own_bytes_and_gives_back_the_same_embedding(embedder):
+    from device.camera import SyntheticCamera
+
+    camera = SyntheticCamera(fps=0)
+    for scene in ("red ball", "blue box", "green stripes"):
+        camera.select(scene)
+        embedding = embedder.embed(camera.read()).copy()
+        stored = embedder.to_stored(embedding)
+        assert stored.dtype == np.uint8 and stored.nbytes == embedder.dim  # 1 KB for MobileNet V1
+        np.testing.assert_array_equal(embedder.from_stored(stored), embedding)

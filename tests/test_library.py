@@ -213,3 +213,16 @@ def test_every_committed_burst_survives_a_kill(tmp_path):
     assert library.recovered_from is None
     assert library.count() == 20 and library.integrity() == "ok"
     library.close()
+
+
+def test_undo_forgets_the_newest_burst_even_after_a_restart(tmp_path):
+    library = ExampleLibrary(tmp_path)
+    first = library.add(burst(0, [1, 2]), model=MODEL)
+    second = library.add(burst(1, [3, 4, 5]), model=MODEL)
+    library.close()
+    again = ExampleLibrary(tmp_path)
+    assert again.undo() == (1, second)
+    assert again.undo() == (0, first)
+    assert again.undo() is None and again.count() == 0
+    assert list(again.embeddings(MODEL, DIM)) == []  # the embeddings went with them
+    again.close()
