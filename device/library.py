@@ -409,3 +409,89 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous = FULL")
     db.execute("PRAGMA foreign_keys = ON")
     return db
+
+
+class LibraryWriter:
+    """The library's one writer thread: the camera loop hands it work and never waits on the disk.
+
+    Work runs in the order given.  When the disk fails (full, read-only, I/O error) the
+    work is kept in memory, :attr:`last_error` says so, and it is tried again every
+    ``retry`` seconds; a cap (:class:`LibraryFull`) is final for that work and reported
+    to ``on_refused``.
+
+    :param library: the :class:`ExampleLibrary` (only this thread writes to it).
+    :param on_refused: called with the :class:`LibraryFull` of work that a cap refused.
+    """
+
+    def __init__(self, library: ExampleLibrary, *, retry: float = 5.0, on_refused=None) -> None:
+        self.library = library
+        self.retry = retry
+        self._on_refused = on_refused
+        self._pending: "list" = []
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._busy = False
+        self.last_error: Optional[str] = None
+        self._thread = threading.Thread(target=self._run, name="teachbox-library", daemon=True)
+        self._thread.start()
+
+    def submit(self, work) -> None:
+        """Run ``work(library)`` on the writer thread, after everything submitted before."""
+        with self._wake:
+            self._pending.append(work)
+            self._wake.notify()
+
+    @property
+    def pending(self) -> int:
+        with self._wake:
+            return len(self._pending) + self._busy
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._stopping:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                work = self._pending[0]
+                self._busy = True
+            done = self._do(work)
+            with self._wake:
+                self._busy = False
+                if done:
+                    self._pending.pop(0)
+                elif not self._stopping:
+                    self._wake.wait(self.retry)
+                else:
+                    return
+
+    def _do(self, work) -> bool:
+        """``True`` when ``work`` is finished with (done, or refused by a cap)."""
+        try:
+            work(self.library)
+        except LibraryFull as exc:
+            log.warning("%s", exc)
+            if self._on_refused is not None:
+                self._on_refused(exc)
+            return True
+        except (OSError, sqlite3.OperationalError) as exc:
+            message = f"could not write to the examples library in {self.library.directory}: {exc}"
+            if message != self.last_error:
+                log.error("%s. What was taught is kept in memory and written again every %.0f s; free some "
+                          "space or check the storage card.", message, self.retry)
+            self.last_error = message
+            return False
+        if self.last_error is not None:
+            log.info("writing to the examples library works again")
+            self.last_error = None
+        return True
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Finish what was submitted (one more try for failed work); ``True`` if nothing is left unwritten."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join(timeout)
+        while self._pending and self._do(self._pending[0]):
+            self._pending.pop(0)
+        return not self._pending

@@ -226,3 +226,65 @@ def test_undo_forgets_the_newest_burst_even_after_a_restart(tmp_path):
     assert again.undo() is None and again.count() == 0
     assert list(again.embeddings(MODEL, DIM)) == []  # the embeddings went with them
     again.close()
+
+
+# -- the writer thread --------------------------------------------------------------------------------------
+
+
+def wait_for(condition, seconds=10.0):
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_the_writer_stores_bursts_in_order_off_the_callers_thread(library):
+    from device.library import LibraryWriter
+
+    writer = LibraryWriter(library)
+    for n in range(5):
+        writer.submit(lambda lib, n=n: lib.add(burst(n % 2, [n]), model=MODEL))
+    writer.submit(lambda lib: lib.undo())
+    assert writer.close() is True
+    assert library.counts() == {0: 2, 1: 2}
+    assert [c for _, c, _ in library.embeddings(MODEL, DIM)] == [0, 1, 0, 1]
+
+
+def test_a_failing_disk_keeps_the_work_and_tries_again(library, monkeypatch):
+    from device.library import LibraryWriter
+
+    real_add, failures = library.add, [2]
+
+    def flaky_add(*args, **kwargs):
+        if failures[0]:
+            failures[0] -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(library, "add", flaky_add)
+    writer = LibraryWriter(library, retry=0.05)
+    writer.submit(lambda lib: lib.add(burst(0, [1, 2]), model=MODEL))
+    writer.submit(lambda lib: lib.add(burst(1, [3]), model=MODEL))
+    assert wait_for(lambda: writer.last_error is not None and "disk is full" in writer.last_error)
+    assert wait_for(lambda: writer.pending == 0)
+    assert writer.last_error is None
+    assert library.counts() == {0: 2, 1: 1}  # nothing lost, order kept
+    writer.close()
+
+
+def test_a_cap_is_final_for_that_burst_and_reported(tmp_path):
+    from device.library import LibraryWriter
+
+    library = ExampleLibrary(tmp_path, caps=Caps(per_class=2))
+    refused = []
+    writer = LibraryWriter(library, on_refused=refused.append)
+    writer.submit(lambda lib: lib.add(burst(0, [1, 2, 3]), model=MODEL))
+    writer.submit(lambda lib: lib.add(burst(1, [4]), model=MODEL))
+    assert writer.close() is True
+    assert len(refused) == 1 and "most a class keeps is 2" in str(refused[0])
+    assert library.counts() == {1: 1}
+    library.close()
