@@ -181,6 +181,15 @@ def test_empty_input_gives_a_report_with_no_examples():
     assert report.classes[0].hint == "Cup has no examples yet: teach at least 2 to judge it"
 
 
+def test_examples_may_come_from_a_generator_with_mixed_dtypes():
+    e = np.eye(4)
+    rows = [(1, 0, e[0].astype(np.uint8)), (2, 0, (e[0] + 0.1 * e[2]).astype(np.float32)),
+            (3, 1, e[1].astype(np.uint8)), (4, 1, (e[1] + 0.2 * e[3]).astype(np.float64))]
+    report = assess((row for row in rows), num_classes=2, names=["Cup", "Mug"])
+    assert report.confusion == [[2, 0], [0, 2]]
+    assert report.cells == {(0, 0): (1, 2), (1, 1): (3, 4)}
+
+
 # -- bad input -------------------------------------------------------------------------
 def good(n=4, dim=6):
     return [(i, i % 2, np.arange(1, dim + 1, dtype=np.float32) + i) for i in range(n)]
