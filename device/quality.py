@@ -33,7 +33,7 @@ from .head import FIXED_POINT_SCALE
 ExampleId = Hashable
 Example = Tuple[ExampleId, int, np.ndarray]
 
-# an example whose class is left with no other example, and no other class taught
+# the LOO answer when, without the example, no class has any example left ("nothing learned")
 NO_ANSWER = -1
 
 

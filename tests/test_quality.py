@@ -205,6 +205,12 @@ def test_nan_or_infinity_names_the_example(bad_value):
         assess(examples, num_classes=2, names=["A", "B"])
 
 
+def test_values_too_large_to_measure_name_the_example():
+    examples = good() + [(8, 1, np.full(6, 1e200))]
+    with pytest.raises(ValueError, match="example 8 .*too large"):
+        assess(examples, num_classes=2, names=["A", "B"])
+
+
 def test_mismatched_lengths_are_refused():
     examples = good() + [(9, 1, np.ones(7, np.float32))]
     with pytest.raises(ValueError, match="example 9 has 7 values, the examples before it have 6"):
