@@ -597,7 +597,7 @@ def test_phone_keeps_the_camera_and_the_answer_in_view(page, box):
     assert page.evaluate("document.scrollingElement.scrollHeight") > 2 * 640  # there is something to scroll
     button = card(page, 3).locator(".teach")
     button.scroll_into_view_if_needed()
-    in_viewport(page, f'.class-card[data-class="3"] .teach')
+    in_viewport(page, '.class-card[data-class="3"] .teach')
     in_viewport(page, "#live")
     in_viewport(page, "#answer")
     assert page.evaluate("window.scrollY") > 300
