@@ -715,8 +715,9 @@ def wait_counts(box, expected, timeout=TIMEOUT / 1000):
     assert box.counts() == expected
 
 
-def test_function_plus_a_number_with_a_mouse(browser, box, phone):
-    """A desktop user with one mouse: Keep Function down, click 2 = clear class 2 (no undo, no teaching)."""
+@contextlib.contextmanager
+def desktop_panel(browser, box, phone):
+    """A desktop page at the simulated panel, every class taught and the camera on the blue box."""
     helper = Tab(phone)
     ensure_taught(helper.open(), box)
     helper.close()
@@ -725,6 +726,15 @@ def test_function_plus_a_number_with_a_mouse(browser, box, phone):
         tab = Tab(context)
         page = tab.open()
         select_source(page, "blue box")
+        yield page
+        tab.close()
+    finally:
+        context.close()
+
+
+def test_function_plus_a_number_with_a_mouse(browser, box, phone):
+    """A desktop user with one mouse: Keep Function down, click 2 = clear class 2 (no undo, no teaching)."""
+    with desktop_panel(browser, box, phone) as page:
         two = page.locator('#panel .sim-button[data-button="1"]')
         function = page.locator('#panel .sim-function')
         latch = page.locator("#panel .sim-latch")
@@ -766,9 +776,6 @@ def test_function_plus_a_number_with_a_mouse(browser, box, phone):
         expect(function).not_to_have_class(re.compile(r"\bpressed\b"))
         page.wait_for_timeout(1000)
         assert box.counts() == expected
-        tab.close()
-    finally:
-        context.close()
 
 
 def examples_text(n):
@@ -876,14 +883,7 @@ def test_focus_rings_stand_out(browser, box):
 
 def test_simulated_panel_with_the_keyboard(browser, box, phone):
     """Space held on 2 teaches class 2, Space on Function undoes, Keep Function down + Space on 2 clears it."""
-    helper = Tab(phone)
-    ensure_taught(helper.open(), box)
-    helper.close()
-    context = new_context(browser, box, DESKTOP)
-    try:
-        tab = Tab(context)
-        page = tab.open()
-        select_source(page, "blue box")
+    with desktop_panel(browser, box, phone) as page:
         two = page.locator('#panel .sim-button[data-button="1"]')
         before = box.counts()
         two.focus()
@@ -911,9 +911,6 @@ def test_simulated_panel_with_the_keyboard(browser, box, phone):
         expect(page.locator("#panel .sim-latch")).to_have_attribute("aria-pressed", "false")
         page.wait_for_timeout(1000)
         assert box.counts() == expected
-        tab.close()
-    finally:
-        context.close()
     helper = Tab(phone)
     ensure_taught(helper.open(), box)  # class 2 back for whoever comes next
     helper.close()
