@@ -85,8 +85,7 @@ class LoopSnapshot:
     confidence: float
     sure: bool
     classes: Tuple[ClassInfo, ...]
-    teaching: Optional[int]
-    burst: Optional[BurstInfo]
+    burst: Optional[BurstInfo]  # the teaching going on, if any
     fps: float
     latency_ms: Dict[str, float]
     camera: CameraInfo
@@ -371,7 +370,6 @@ class TeachLoop:
                 confidence=round(confidence, 4),
                 sure=isinstance(answer, int) and confidence >= SURE,
                 classes=classes,
-                teaching=None if active is None else active.class_id,
                 burst=burst,
                 fps=round(self._stats.fps, 2),
                 latency_ms={k: round(v * 1000, 2) for k, v in self._stats.latency.items()},

@@ -1000,6 +1000,8 @@ def test_without_presence_the_panel_shows_its_lamps_but_not_its_buttons(browser,
             expect(button).to_be_disabled()
         expect(page.locator("#source")).to_be_disabled()
         expect(page.locator("#source-locked")).to_be_visible()
+        page.locator("#panel").scroll_into_view_if_needed()
+        view_shot(page, "phone-21-panel-without-presence")
         tab.close()
     finally:
         context.close()

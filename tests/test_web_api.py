@@ -268,7 +268,7 @@ def assert_nothing_changed(box, before):
     for _ in range(3):  # a started burst would teach these frames
         box.loop.step()
     assert state(box.loop) == before
-    assert box.loop.snapshot().teaching is None
+    assert box.loop.snapshot().burst is None
 
 
 @pytest.mark.parametrize("method, path, payload", PROTECTED, ids=[p for _, p, _ in PROTECTED])

@@ -29,7 +29,7 @@ from device.box import Box
 from device.camera import SyntheticCamera
 from device.config import Config
 from web_ui.app import CSRF_HEADER
-from web_ui.server import CHANNEL_TIMEOUT, CONNECTION_LIMIT, PageServer, bind_page_socket
+from web_ui.server import PageServer, bind_page_socket
 
 PIN = "246813"
 DEADLINE = 30.0  # seconds: generous, only to fail instead of hanging
@@ -337,11 +337,6 @@ def test_idle_connections_are_cut_off_so_that_more_of_them_cannot_fill_the_serve
         assert len(cut) == 20
     finally:
         stop(served, runner)
-
-
-def test_the_server_is_sized_for_a_lan_box():
-    assert CONNECTION_LIMIT >= 200  # 150 idle sockets leave room for the phones
-    assert CHANNEL_TIMEOUT <= 30  # and none of them lives long
 
 
 def test_one_device_cannot_fill_the_server_with_slow_connections(embedder, factory, tmp_path):

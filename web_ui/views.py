@@ -18,7 +18,7 @@ def status_json(snapshot: BoxSnapshot, auth: dict) -> dict:
         "confidence": loop.confidence,
         "sure": loop.sure,
         "classes": [asdict(c) for c in loop.classes],
-        "teaching": loop.teaching,
+        "teaching": None if loop.burst is None else loop.burst.class_id,
         "burst": None if loop.burst is None else {
             "class": loop.burst.class_id, "taught": loop.burst.taught, "skipped": loop.burst.skipped,
             "same_picture": loop.burst.same_picture},
