@@ -11,8 +11,11 @@ from .bursts import BurstTeacher
 from .camera import (Camera, CameraSupervisor, SyntheticCamera, is_raspberry_pi, make_camera,
                      pi_camera_available)
 from .config import Config
+from .doubtful import DoubtfulOutput
 from .embedder import Embedder
-from .head import NearestCentroidHead
+from .inbox import DoubtfulInbox
+from .keeper import ExampleKeeper
+from .library import Caps, ExampleLibrary
 from .loop import LogOutput, TeachLoop
 from .notify import SystemdOutput
 from .pairing import PairingBroker
@@ -39,18 +42,29 @@ def choose_camera(spec: str, *, simulate: bool, model_size, swap_rb: bool = Fals
     return SyntheticCamera()
 
 
-def load_head(store: StateStore, embedder: Embedder, config: Config):
-    """The saved head if there is a usable one, else an empty one, sized as configured."""
-    options = {"threshold": config.head.unknown_threshold or None, "temperature": config.head.temperature}
-    loaded = store.load(model_identity(embedder.describe()), **options)
-    if loaded.head is None:
-        return NearestCentroidHead(embedder.dim, config.head.classes, **options)
+def head_options(config: Config) -> dict:
+    return {"threshold": config.head.unknown_threshold or None, "temperature": config.head.temperature}
+
+
+def open_keeper(config: Config, embedder: Embedder) -> ExampleKeeper:
+    """The examples library of ``config.state_dir`` behind its writer (a ``head.npz`` there is carried over)."""
+    library = ExampleLibrary(config.state_dir, caps=Caps(config.storage.max_examples_per_class,
+                                                         config.storage.max_megabytes << 20))
+    return ExampleKeeper(library, model=model_identity(embedder.describe()), to_stored=embedder.to_stored,
+                         from_stored=embedder.from_stored, head_options=head_options(config),
+                         flush_after=config.storage.save_interval)
+
+
+def load_head(keeper: ExampleKeeper, config: Config):
+    """The head of every stored example, sized as configured (never dropping a class that has examples)."""
+    store = StateStore(config.state_dir)
+    head = keeper.load(config.head.classes, store=store)
     wanted = config.head.classes
-    head = loaded.head.fitted(wanted)
     if head.num_classes != wanted:
-        log.warning("the config asks for %d classes but the saved state has examples in classes beyond "
+        log.warning("the config asks for %d classes but the examples library has examples in classes beyond "
                     "that; keeping %d classes (clear those classes first to shrink)", wanted, head.num_classes)
-    log.info("loaded what was learned from %s: %s", loaded.source, head)
+    if head.total:
+        log.info("what was learned: %s", head)
     return head
 
 
@@ -71,22 +85,24 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
         camera = choose_camera(config.camera.source, simulate=simulate, model_size=embedder.input_size,
                                swap_rb=config.camera.swap_rb)
     supervisor = CameraSupervisor(camera, timeout=config.camera.timeout)
-    store = StateStore(config.state_dir)
-    store.check_writable()
-    head = load_head(store, embedder, config)
+    StateStore(config.state_dir).check_writable()
+    keeper = open_keeper(config, embedder)
+    head = load_head(keeper, config)
     teacher = BurstTeacher(embedder.dim, rate=config.teaching.rate,
                            duplicate_similarity=config.teaching.duplicate_similarity)
     loop = TeachLoop(supervisor, embedder, head, model=model_identity(embedder.describe()),
-                     store=store, save_interval=config.storage.save_interval,
+                     keeper=keeper,
                      smoothing=config.head.smoothing, teacher=teacher)
     loop.add_observer(LogOutput(lambda: loop.head.names))
     loop.add_observer(SystemdOutput(loop))
+    inbox = DoubtfulInbox()
+    loop.add_observer(DoubtfulOutput(inbox, clock=clock))
     if config.panel.gpio == "off":
-        return Box(loop)
+        return Box(loop, inbox=inbox)
     pairing = PairingBroker(len(config.panel.class_buttons), clock=clock)
     factory = pin_factory or make_pin_factory(config.panel.gpio, simulate=simulate)
     panel = Panel(loop, config.panel, pin_factory=factory, pairing=pairing, clock=clock)
     loop.add_input(panel)
     loop.add_observer(panel)
     log.info("front panel: %s", panel.describe())
-    return Box(loop, panel=panel, pairing=pairing)
+    return Box(loop, panel=panel, pairing=pairing, inbox=inbox)

@@ -8,16 +8,21 @@ the simulated front panel and pairing.  Build one with :func:`device.app.build_b
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from .errors import ForeignStateError, PanelError, StateError
+from .errors import ForeignStateError, PanelError, StateError, TeachboxError
 from .head import validate_class_name
+from .inbox import DoubtfulFrame, DoubtfulInbox
+from .library import ExampleInfo, LibraryReader
 from .loop import LoopSnapshot, TeachLoop
 from .pairing import PairingBroker, PairRequest
 from .panel import ButtonName, Panel, PanelView
+from .quality import QualityReport, assess
 from .storage import decode_head, encode_head
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,39 @@ class ImportRefused(StateError):
     """An uploaded state file cannot be used; nothing was changed."""
 
 
+class StorageBusy(TeachboxError, TimeoutError):
+    """The examples library did not answer in time (the storage card is failing or full)."""
+
+
+class NoLibrary(TeachboxError, LookupError):
+    """This box keeps no examples (it was built without an examples library)."""
+
+
+EDIT_TIMEOUT = 15.0  # seconds a page request waits for the writer (a rebuild of 5,000 examples is ~0.1 s)
+MAX_IDS = 500  # examples one request may delete or move
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    """How full the examples library is, and what it could not store."""
+
+    examples: int  # stored and waiting to be stored
+    bytes: int
+    max_bytes: int
+    max_per_class: int
+    unwritten: int  # taught but not on the card yet
+    notice: Optional[str]  # what a cap refused last
+    saving_error: Optional[str]
+
+
+@dataclass(frozen=True)
+class ExamplePage:
+    """Some of a class's examples, newest first; ``next`` is the ``before`` of the next page (``None``: no more)."""
+
+    examples: Tuple[ExampleInfo, ...]
+    next: Optional[int]
+
+
 @dataclass(frozen=True)
 class BoxSnapshot:
     """Everything a status page shows, taken at one moment."""
@@ -34,6 +72,7 @@ class BoxSnapshot:
     loop: LoopSnapshot
     panel: Optional[PanelView]
     pairing: Optional[PairRequest]  # the request waiting for its button, if any
+    library: Optional[LibraryStatus] = None
 
 
 @dataclass(frozen=True)
@@ -51,10 +90,15 @@ class Box:
     """
 
     def __init__(self, loop: TeachLoop, *, panel: Optional[Panel] = None,
-                 pairing: Optional[PairingBroker] = None) -> None:
+                 pairing: Optional[PairingBroker] = None, inbox: Optional[DoubtfulInbox] = None) -> None:
         self.loop = loop
         self.panel = panel
         self.pairing = pairing
+        self.inbox = inbox
+        keeper = loop.keeper
+        self._reader = None if keeper is None else LibraryReader(keeper.library)
+        self._quality_lock = threading.Lock()
+        self._quality: Optional[Tuple[object, QualityReport]] = None
 
     def __repr__(self) -> str:
         return f"<Box {self.loop!r} panel={'none' if self.panel is None else self.panel_kind}>"
@@ -71,11 +115,14 @@ class Box:
     def stop(self) -> None:
         self.loop.stop()
 
-    def close(self) -> None:
-        """Save what was learned, release the camera, the outputs and the pins."""
-        self.loop.close()
+    def close(self) -> bool:
+        """Store what is left, release the camera, the outputs and the pins; ``False`` if some was lost."""
+        stored = self.loop.close()
+        if self._reader is not None:
+            self._reader.close()
         if self.panel is not None:
             self.panel.close()
+        return stored
 
     def add_observer(self, observer) -> None:
         """``observer.update(result)`` after every frame (it must return quickly)."""
@@ -85,7 +132,16 @@ class Box:
     def snapshot(self) -> BoxSnapshot:
         return BoxSnapshot(self.loop.snapshot(),
                            None if self.panel is None else self.panel.view(),
-                           None if self.pairing is None else self.pairing.pending())
+                           None if self.pairing is None else self.pairing.pending(),
+                           self.library_status())
+
+    def library_status(self) -> Optional[LibraryStatus]:
+        keeper = self.loop.keeper
+        if keeper is None:
+            return None
+        caps = keeper.library.caps
+        return LibraryStatus(sum(self.loop.head.counts), keeper.size_bytes, caps.total_bytes, caps.per_class,
+                             keeper.pending, keeper.notice, keeper.saving_error)
 
     @property
     def num_classes(self) -> int:
@@ -107,7 +163,7 @@ class Box:
     # -- teaching ----------------------------------------------------------------------------
     def start_teaching(self, class_id: int, *, lease: float) -> None:
         """A hold from afar: teaching ``class_id`` goes on until stopped or ``lease`` s without renewal."""
-        self.loop.start_teaching(class_id, lease=lease)
+        self.loop.start_teaching(class_id, lease=lease, source="phone")
 
     def keep_teaching(self, class_id: int, lease: float) -> bool:
         return self.loop.keep_teaching(class_id, lease)
@@ -116,20 +172,112 @@ class Box:
         self.loop.stop_teaching(class_id)
 
     def undo(self) -> Optional[Tuple[int, int]]:
-        """``(class, examples removed)`` of the last burst, or ``None`` if there is nothing to undo."""
-        return self.loop.undo()
+        """``(class, examples removed)`` of the last burst, or ``None`` if there is nothing to undo.
+
+        The head follows before this returns (the burst may have been stored before a restart).
+        """
+        undone = self.loop.undo()
+        self.settle()
+        return undone
+
+    def settle(self) -> None:
+        """Wait until every change asked for is stored and answered with (:class:`StorageBusy` if it is not)."""
+        keeper = self.loop.keeper
+        if keeper is not None and not keeper.settle(EDIT_TIMEOUT):
+            error = keeper.saving_error
+            raise StorageBusy("the examples library did not answer in time"
+                              + (f" ({error})" if error else "") + "; the change is made when it does")
 
     def clear(self, class_id: int) -> int:
         self.loop.head.check_class(class_id)
-        return self.loop.clear(class_id)
+        forgotten = self.loop.clear(class_id)
+        self.settle()
+        return forgotten
 
     def clear_all(self) -> int:
         """Forget every example; class names stay (as when one class is cleared)."""
-        return self.loop.clear_all()
+        forgotten = self.loop.clear_all()
+        self.settle()
+        return forgotten
 
     def rename(self, class_id: int, name: object) -> str:
         self.loop.head.check_class(class_id)
         return self.loop.rename(class_id, validate_class_name(name))
+
+    # -- the examples ----------------------------------------------------------------------------
+    def examples(self, class_id: int, *, before: Optional[int] = None, limit: int = 48) -> ExamplePage:
+        """A page of a class's stored examples, newest first."""
+        self.loop.head.check_class(class_id)
+        rows = self._library_reader().page(class_id, before=before, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ExamplePage(tuple(rows), rows[-1].id if more and rows else None)
+
+    def example_crop(self, example_id: int) -> Optional[bytes]:
+        """The JPEG of what the model saw for an example (``None``: no such example, or none kept)."""
+        return self._library_reader().crop(example_id)
+
+    def delete_examples(self, ids: Iterable[int]) -> int:
+        """Delete stored examples; how many there were.  The head, counts and LEDs follow before this returns."""
+        ids = _ids(ids)
+        return self._wait(self._keeper().delete(ids))
+
+    def move_examples(self, ids: Iterable[int], class_id: int) -> int:
+        """File stored examples under another class; how many were moved."""
+        ids = _ids(ids)
+        self.loop.head.check_class(class_id)
+        return self._wait(self._keeper().move(ids, class_id))
+
+    def quality(self) -> QualityReport:
+        """Leave-one-out quality of every class over the stored examples (cached until they change)."""
+        keeper = self._keeper()
+        with self._quality_lock:
+            head = self.loop.head
+            key = (keeper.changes, tuple(head.names), head.num_classes)
+            if self._quality is None or self._quality[0] != key:
+                model = keeper.model
+                decode = keeper.decode
+                examples = [(i, c, decode(v)) for i, c, v in self._library_reader().embeddings(model.sha256, model.dim)
+                            if c < head.num_classes]
+                self._quality = (key, assess(examples, num_classes=head.num_classes, names=head.names))
+            return self._quality[1]
+
+    def doubtful(self) -> List[DoubtfulFrame]:
+        """The frames the box was unsure of, newest first."""
+        return [] if self.inbox is None else self.inbox.entries()
+
+    def doubtful_frame(self, frame_id: int) -> DoubtfulFrame:
+        """One of them (:class:`~device.inbox.FrameGoneError` when it is gone)."""
+        return self._inbox().get(frame_id)
+
+    def file_doubtful(self, frame_id: int, class_id: int) -> None:
+        """Teach a doubtful frame to ``class_id`` (its stored embedding: no new capture)."""
+        self.loop.head.check_class(class_id)
+        frame = self._inbox().take(frame_id)
+        self.loop.teach_example(class_id, frame.embedding, frame.thumbnail(), source="inbox")
+
+    def _library_reader(self) -> LibraryReader:
+        if self._reader is None:
+            raise NoLibrary("this box keeps no examples")
+        return self._reader
+
+    def _keeper(self):
+        if self.loop.keeper is None:
+            raise NoLibrary("this box keeps no examples")
+        return self.loop.keeper
+
+    def _inbox(self) -> DoubtfulInbox:
+        if self.inbox is None:
+            raise NoLibrary("this box keeps no doubtful frames")
+        return self.inbox
+
+    def _wait(self, future):
+        try:
+            return future.result(EDIT_TIMEOUT)
+        except FutureTimeout:
+            error = self.loop.keeper.saving_error
+            raise StorageBusy("the examples library did not answer in time"
+                              + (f" ({error})" if error else "") + "; the change is made when it does") from None
 
     # -- moving what was learned ----------------------------------------------------------------
     def export_state(self) -> bytes:
@@ -149,7 +297,12 @@ class Box:
         except StateError as exc:
             raise ImportRefused("this is not a teachbox export file, or it is damaged. Nothing was changed. "
                                 f"({exc})") from None
-        loop.replace_head(head)
+        meta, arrays = head.to_state()
+        names = dict(enumerate(head.names))
+        seeds = {c: (arrays["sums"][c], int(n)) for c, n in enumerate(arrays["counts"]) if n > 0}
+        loop.forget_teaching()
+        self._wait(self._keeper().replace_all(
+            lambda library: library.replace_all(names, [], model=None, seeds=seeds, seed_model=loop.model.sha256)))
         return tuple(ClassCount(n, c) for n, c in zip(head.names, head.counts))
 
     # -- the camera ---------------------------------------------------------------------------
@@ -174,3 +327,12 @@ class Box:
         if self.panel is None:
             raise PanelError("this box has no front panel ([panel] gpio = \"off\")")
         return self.panel
+
+
+def _ids(ids: Iterable[int]) -> List[int]:
+    ids = list(ids)
+    if len(ids) > MAX_IDS:
+        raise ValueError(f"at most {MAX_IDS} examples at a time, not {len(ids)}")
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 1 << 62 for i in ids):
+        raise ValueError("example ids are positive whole numbers")
+    return ids

@@ -30,6 +30,7 @@ class Burst:
     skipped: int = 0  # frames passed over as near-duplicates of the last example
     skipped_run: int = 0  # ... since the last example was taken
     lease_until: Optional[float] = None  # a held burst from afar ends by itself unless renewed
+    source: str = "button"  # who asked: "button" (the panel) or "phone" (the page)
 
     @property
     def same_picture(self) -> bool:
@@ -60,7 +61,7 @@ class BurstTeacher:
         return f"<BurstTeacher active={self.active} bursts={len(self.history)}>"
 
     def start(self, class_id: int, next_seq: int, *, wanted: int = 1, hold: bool = False,
-              pressed: bool = False) -> Burst:
+              pressed: bool = False, source: str = "button") -> Burst:
         """Open a burst for frames from ``next_seq`` on.
 
         ``hold``: keep teaching until :meth:`release`.  ``pressed``: a button is down;
@@ -68,7 +69,7 @@ class BurstTeacher:
         :meth:`hold` continues it) until :meth:`release`.
         """
         self._close()
-        self.active = Burst(class_id, next_seq, wanted, hold, pressed or hold)
+        self.active = Burst(class_id, next_seq, wanted, hold, pressed or hold, source=source)
         self._last_norm = 0.0
         return self.active
 

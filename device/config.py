@@ -61,7 +61,10 @@ class HeadConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     state_dir: str = _doc("folder of the learned state; empty = <data dir>/state", "")
-    save_interval: float = _doc("seconds between saves while teaching (also saved on shutdown)", 5.0)
+    save_interval: float = _doc("a burst of examples is written when it ends; a long hold every this many "
+                                "seconds", 5.0)
+    max_examples_per_class: int = _doc("most examples a class keeps (then delete some in the gallery)", 2000)
+    max_megabytes: int = _doc("most megabytes the examples library holds (about 10 KB an example)", 512)
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,8 @@ _RANGES = {
     ("head", "smoothing"): (1, 99),
     ("head", "temperature"): (1e-4, 10.0),
     ("storage", "save_interval"): (0.5, 3600.0),
+    ("storage", "max_examples_per_class"): (1, 100_000),
+    ("storage", "max_megabytes"): (1, 1 << 20),
     ("teaching", "rate"): (0.1, 100.0),
     ("teaching", "duplicate_similarity"): (0.0, 1.0),
     ("panel", "function_button"): (0, 27),

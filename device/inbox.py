@@ -285,6 +285,13 @@ class DoubtfulInbox:
             raise self._gone(frame_id)
         return _filed(frame)
 
+    def attach_thumbnail(self, frame_id: int, thumbnail: ThumbnailSource) -> None:
+        """Give a kept frame its picture after :meth:`consider` kept it (so only kept frames pay for one)."""
+        with self._lock:
+            frame = self._frames.get(frame_id)
+            if frame is not None:
+                self._frames[frame_id] = replace(frame, _thumbnail=_Thumbnail(thumbnail))
+
     def clear(self) -> int:
         """Empty the inbox (ids still never repeat); returns how many frames were dropped."""
         with self._lock:

@@ -237,9 +237,10 @@ class ExampleLibrary:
             tmp.unlink(missing_ok=True)
 
     # -- writing (one transaction per call) -------------------------------------------------------
-    def add(self, examples: Sequence[NewExample], *, model: str) -> List[int]:
+    def add(self, examples: Sequence[NewExample], *, model: str, continues: bool = False) -> List[int]:
         """Store a burst of examples (all or none, one burst: one undo); their ids.
 
+        ``continues``: the examples belong to the newest burst (a long hold saved in parts).
         :class:`LibraryFull` if a cap is reached.
         """
         if not examples:
@@ -251,7 +252,8 @@ class ExampleLibrary:
             rows.append((example, *encode_vector(example.embedding)))
         with self._lock, self._db:
             self._check_caps(examples, rows)
-            burst = self._db.execute("SELECT COALESCE(MAX(burst), 0) + 1 FROM examples").fetchone()[0]
+            burst = self._db.execute("SELECT COALESCE(MAX(burst), 0) + ? FROM examples",
+                                     (0 if continues else 1,)).fetchone()[0] or 1
             ids = []
             for example, dtype, vector in rows:
                 cursor = self._db.execute(
@@ -314,6 +316,46 @@ class ExampleLibrary:
             self._db.execute("DELETE FROM seeds WHERE class = ?", (class_id,))
             return forgotten
 
+    def clear_all(self) -> int:
+        """Forget every example and starting point; class names stay."""
+        with self._lock, self._db:
+            forgotten = self._db.execute("DELETE FROM examples").rowcount
+            self._db.execute("DELETE FROM seeds")
+            return forgotten
+
+    def replace_all(self, names: Dict[int, str], examples: Sequence[NewExample], *, model: Optional[str],
+                    seeds: Dict[int, Tuple[np.ndarray, int]], seed_model: Optional[str] = None) -> List[int]:
+        """Replace everything by an import, in one transaction: all of it or nothing.
+
+        Examples without an embedding (``embedding`` ``None``) keep only their crop: a
+        model switch embeds them.  :class:`LibraryFull` if the import exceeds a cap.
+        """
+        rows = [(e, *(encode_vector(e.embedding) if e.embedding is not None else (None, None))) for e in examples]
+        for example in examples:
+            if example.source not in SOURCES:
+                raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {example.source!r}")
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM examples")
+            self._db.execute("DELETE FROM seeds")
+            self._db.execute("DELETE FROM classes")
+            self._check_caps(examples, [(e, d, v or b"") for e, d, v in rows])
+            self._db.executemany("INSERT INTO classes (id, name) VALUES (?, ?)", sorted(names.items()))
+            ids = []
+            for number, (example, dtype, vector) in enumerate(rows, start=1):
+                cursor = self._db.execute(
+                    "INSERT INTO examples (class, burst, taken, source, crop) VALUES (?, ?, ?, ?, ?)",
+                    (int(example.class_id), number, example.taken if example.taken is not None else self._clock(),
+                     example.source, example.crop))
+                ids.append(cursor.lastrowid)
+                if vector is not None:
+                    self._db.execute("INSERT INTO embeddings (example, model, dtype, vector) VALUES (?, ?, ?, ?)",
+                                     (cursor.lastrowid, model, dtype, vector))
+            for class_id, (sums, count) in seeds.items():
+                sums = np.asarray(sums, dtype=np.int64).reshape(-1)
+                self._db.execute("INSERT INTO seeds (class, model, sums, count) VALUES (?, ?, ?, ?)",
+                                 (int(class_id), seed_model or model, sums.astype("<i8").tobytes(), int(count)))
+            return ids
+
     def rename(self, class_id: int, name: str) -> None:
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO classes (id, name) VALUES (?, ?)", (int(class_id), name))
@@ -358,6 +400,35 @@ class ExampleLibrary:
         vectors = self._db.execute("SELECT COALESCE(SUM(LENGTH(vector)), 0) FROM embeddings").fetchone()[0]
         return crops + vectors
 
+    def bursts(self) -> List[Tuple[int, int]]:
+        """``(class of its newest example, examples)`` of every burst, oldest first (what undo can reach)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT (SELECT class FROM examples l WHERE l.burst = e.burst ORDER BY id DESC LIMIT 1), COUNT(*) "
+                "FROM examples e GROUP BY burst ORDER BY burst").fetchall()
+        return [(int(c), int(n)) for c, n in rows]
+
+    def dump(self) -> Iterator[Tuple[int, int, float, str, Optional[bytes], Dict[str, Tuple[str, bytes]]]]:
+        """Every example, oldest first: ``(id, class, taken, source, crop, {model: (dtype, vector bytes)})``."""
+        with self._lock:
+            examples = self._db.execute("SELECT id, class, taken, source, crop FROM examples ORDER BY id").fetchall()
+            vectors: Dict[int, Dict[str, Tuple[str, bytes]]] = {}
+            for example_id, model, dtype, vector in self._db.execute(
+                    "SELECT example, model, dtype, vector FROM embeddings"):
+                vectors.setdefault(example_id, {})[model] = (dtype, vector)
+        for example_id, class_id, taken, source, crop in examples:
+            yield example_id, class_id, taken, source, crop, vectors.get(example_id, {})
+
+    def all_seeds(self) -> List[Tuple[int, str, bytes, int]]:
+        """Every starting point: ``(class, model, int64 sums bytes, count)``."""
+        with self._lock:
+            return self._db.execute("SELECT class, model, sums, count FROM seeds ORDER BY class, model").fetchall()
+
+    def models(self) -> Dict[str, int]:
+        """How many examples have an embedding under each model (by sha256)."""
+        with self._lock:
+            return dict(self._db.execute("SELECT model, COUNT(*) FROM embeddings GROUP BY model"))
+
     def embeddings(self, model: str, dim: int) -> Iterator[Tuple[int, int, np.ndarray]]:
         """``(example id, class, vector)`` of every example embedded with ``model``, oldest first."""
         with self._lock:
@@ -386,17 +457,68 @@ class ExampleLibrary:
 
     def page(self, class_id: int, *, before: Optional[int] = None, limit: int = 50) -> List[ExampleInfo]:
         """A class's examples, newest first, ``limit`` at most, older than ``before`` when given."""
-        limit = max(1, min(int(limit), 500))
-        query = ("SELECT id, class, taken, source, crop IS NOT NULL FROM examples WHERE class = ?"
-                 + (" AND id < ?" if before is not None else "") + " ORDER BY id DESC LIMIT ?")
-        args = (class_id, int(before), limit) if before is not None else (class_id, limit)
         with self._lock:
-            return [ExampleInfo(i, c, t, s, bool(h)) for i, c, t, s, h in self._db.execute(query, args)]
+            return _page(self._db, class_id, before, limit)
 
     def crop(self, example_id: int) -> Optional[bytes]:
         with self._lock:
-            row = self._db.execute("SELECT crop FROM examples WHERE id = ?", (int(example_id),)).fetchone()
-        return None if row is None else row[0]
+            return _crop(self._db, example_id)
+
+
+class LibraryReader:
+    """Reads for the page, on their own read-only connection (never waits for the writer: WAL)."""
+
+    def __init__(self, library: ExampleLibrary) -> None:
+        self.path = library.path
+        self._lock = threading.Lock()
+        self._db: Optional[sqlite3.Connection] = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        return self._db
+
+    def page(self, class_id: int, *, before: Optional[int] = None, limit: int = 50) -> List[ExampleInfo]:
+        with self._lock:
+            return _page(self._connection(), class_id, before, limit)
+
+    def crop(self, example_id: int) -> Optional[bytes]:
+        with self._lock:
+            return _crop(self._connection(), example_id)
+
+    def embeddings(self, model: str, dim: int) -> List[Tuple[int, int, np.ndarray]]:
+        """``(example id, class, stored vector)`` of every example embedded with ``model``, oldest first."""
+        with self._lock:
+            rows = self._connection().execute(
+                "SELECT e.id, e.class, m.dtype, m.vector FROM examples e JOIN embeddings m ON m.example = e.id "
+                "WHERE m.model = ? ORDER BY e.id", (model,)).fetchall()
+        return [(i, c, decode_vector(d, v, dim)) for i, c, d, v in rows]
+
+    def classes_of(self, ids: Iterable[int]) -> Dict[int, int]:
+        """``{id: class}`` of those of ``ids`` that exist."""
+        ids = [int(i) for i in ids]
+        with self._lock:
+            db = self._connection()
+            return {i: c for i in ids for (c,) in db.execute("SELECT class FROM examples WHERE id = ?", (i,))}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _page(db: sqlite3.Connection, class_id: int, before: Optional[int], limit: int) -> List[ExampleInfo]:
+    limit = max(1, min(int(limit), 500))
+    query = ("SELECT id, class, taken, source, crop IS NOT NULL FROM examples WHERE class = ?"
+             + (" AND id < ?" if before is not None else "") + " ORDER BY id DESC LIMIT ?")
+    args = (int(class_id), int(before), limit) if before is not None else (int(class_id), limit)
+    return [ExampleInfo(i, c, t, s, bool(h)) for i, c, t, s, h in db.execute(query, args)]
+
+
+def _crop(db: sqlite3.Connection, example_id: int) -> Optional[bytes]:
+    row = db.execute("SELECT crop FROM examples WHERE id = ?", (int(example_id),)).fetchone()
+    return None if row is None else row[0]
 
 
 def _size(n: int) -> str:
@@ -460,10 +582,22 @@ class LibraryWriter:
                 self._busy = False
                 if done:
                     self._pending.pop(0)
+                    self._wake.notify_all()
                 elif not self._stopping:
                     self._wake.wait(self.retry)
                 else:
                     return
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until everything submitted so far is done; ``False`` if it was not within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while self._pending or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stopping:
+                    return False
+                self._wake.wait(min(left, 0.5))
+            return True
 
     def _do(self, work) -> bool:
         """``True`` when ``work`` is finished with (done, or refused by a cap)."""

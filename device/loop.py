@@ -23,7 +23,7 @@ from .camera import OFFLINE, CameraSupervisor
 from .bursts import BurstTeacher
 from .head import STATUS_EMPTY, STATUS_OK, STATUS_UNKNOWN, Prediction
 from .smoothing import MajoritySmoother
-from .storage import Autosaver, ModelIdentity, StateStore, encode_head
+from .storage import ModelIdentity
 from .vocab import AnswerState, CameraState
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ class FrameResult:
     confidence: float  # of the shown answer (0 when it is not a class)
     taught: Optional[int] = None  # class an example was added to in this frame
     seq: int = 0
+    # what the model saw and gave; buffers reused by the next frame: read them in update() only
+    prepared: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    embedding: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -125,25 +128,22 @@ class TeachLoop:
         ``prepare``, ``infer`` and ``describe``).
     :param head: the classifier head, already loaded or empty.
     :param model: identity of the model, written with every save.
-    :param store: where what is learned is saved (a background autosaver, every
-        ``save_interval`` seconds at most); ``None`` keeps it in memory only.
+    :param keeper: the :class:`~device.keeper.ExampleKeeper` that stores every example taught
+        and edits them; ``None`` keeps what is learned in memory only.
     :param smoothing: frames in the majority vote (1 = off).
     :param observers: outputs, ``update(result)`` after every frame (see :meth:`add_observer`).
     :param inputs: objects with ``poll()``, called before every capture (see :meth:`add_input`).
     """
 
     def __init__(self, camera: CameraSupervisor, embedder, head, *, model: ModelIdentity,
-                 store: Optional[StateStore] = None, save_interval: float = 5.0, smoothing: int = 5,
+                 keeper=None, smoothing: int = 5,
                  observers: Sequence[object] = (), inputs: Sequence[object] = (),
                  teacher: Optional[BurstTeacher] = None) -> None:
         self.camera = camera
         self.embedder = embedder
         self.head = head
         self.model = model
-        self.autosaver: Optional[Autosaver] = None
-        if store is not None:
-            self.autosaver = Autosaver(store, self.snapshot_state, interval=save_interval)
-            self.autosaver.mark_saved(head.generation)
+        self.keeper = keeper
         self.observers: List[object] = list(observers)
         self.inputs: List[object] = list(inputs)
         self.lock = threading.RLock()
@@ -155,6 +155,8 @@ class TeachLoop:
         self.teacher = teacher or BurstTeacher(head.dim)
         self._last: Optional[FrameResult] = None
         self._description = embedder.describe()
+        if keeper is not None:
+            keeper.attach(self.swap_head)
 
     def __repr__(self) -> str:
         return f"<TeachLoop camera={self.camera.state} head={self.head!r}>"
@@ -169,7 +171,7 @@ class TeachLoop:
 
     # -- requests from other threads ------------------------------------------------
     def start_teaching(self, class_id: int, *, hold: bool = True, examples: int = 1,
-                       lease: Optional[float] = None) -> None:
+                       lease: Optional[float] = None, source: str = "button") -> None:
         """A class button went down: teach ``class_id`` the next ``examples`` frames captured after this call.
 
         With ``hold`` the burst goes on (rate-bounded, skipping near-duplicates) until
@@ -180,7 +182,8 @@ class TeachLoop:
         with self.lock:
             self.head.check_class(class_id)
             # A frame whose capture began before this call (seq <= self._seq) is not eligible.
-            burst = self.teacher.start(class_id, self._seq + 1, wanted=examples, hold=hold, pressed=True)
+            burst = self.teacher.start(class_id, self._seq + 1, wanted=examples, hold=hold, pressed=True,
+                                       source=source)
             if lease is not None:
                 burst.lease_until = time.perf_counter() + lease
 
@@ -198,15 +201,31 @@ class TeachLoop:
         with self.lock:
             self.teacher.release(class_id)
 
-    def teach_next(self, class_id: int, n: int = 1) -> None:
+    def teach_next(self, class_id: int, n: int = 1, *, source: str = "button") -> None:
         """Teach the next ``n`` frames captured after this call to ``class_id`` (one burst)."""
         with self.lock:
             self.head.check_class(class_id)
-            self.teacher.start(class_id, self._seq + 1, wanted=n)
+            self.teacher.start(class_id, self._seq + 1, wanted=n, source=source)
+
+    def teach_example(self, class_id: int, embedding: np.ndarray, crop: bytes, *, source: str) -> None:
+        """Teach one example that was seen earlier (a filed doubtful frame): its own burst."""
+        with self.lock:
+            self.head.check_class(class_id)
+            self.teacher.cancel()
+            if self.head.teach(class_id, embedding) and self.keeper is not None:
+                self.keeper.add_example(class_id, embedding, crop, source)
+            self._smoother.reset()
 
     def undo(self) -> Optional[Tuple[int, int]]:
         """Undo the last burst: ``(class, examples removed)``, or ``None`` if there is nothing to undo."""
         with self.lock:
+            if self.keeper is not None:  # the stored bursts: back across restarts; the head follows
+                self.teacher.cancel()
+                self.keeper.check(None)
+                self.teacher.forget_all()
+                undone = self.keeper.undo()
+                self._smoother.reset()
+                return undone
             burst = self.teacher.pop_last()
             if burst is None:
                 return None
@@ -218,6 +237,8 @@ class TeachLoop:
         with self.lock:
             forgotten = self.head.clear(class_id)
             self.teacher.forget_class(class_id)
+            if self.keeper is not None:
+                self.keeper.clear(class_id)
             self._smoother.reset()
             return forgotten
 
@@ -225,28 +246,31 @@ class TeachLoop:
         with self.lock:
             forgotten = self.head.clear_all()
             self.teacher.forget_all()
+            if self.keeper is not None:
+                self.keeper.clear_all()
             self._smoother.reset()
             return forgotten
 
-    def replace_head(self, head) -> None:
-        """Use ``head`` (e.g. an imported file) from the next frame on; it is saved like any change."""
+    def swap_head(self, build) -> None:
+        """Answer with ``build(current head)`` from the next frame on (a rebuilt or imported head)."""
         with self.lock:
-            head = head.fitted(self.head.num_classes)
-            head.generation = self.head.generation + 1
-            self.head = head
-            self.teacher.forget_all()
+            self.head = build(self.head)
             self._smoother.reset()
+
+    def forget_teaching(self) -> None:
+        """End the burst going on and forget the bursts in memory (before everything is replaced)."""
+        with self.lock:
+            self.teacher.cancel()
+            if self.keeper is not None:
+                self.keeper.check(None)
+            self.teacher.forget_all()
 
     def rename(self, class_id: int, name: str) -> str:
         with self.lock:
-            return self.head.rename(class_id, name)
-
-    def snapshot_state(self, since_generation: int) -> Optional[Tuple[int, bytes]]:
-        """For the autosaver: ``(generation, bytes)`` if the head changed since ``since_generation``."""
-        with self.lock:
-            if self.head.generation == since_generation:
-                return None
-            return self.head.generation, encode_head(self.head, self.model)
+            name = self.head.rename(class_id, name)
+            if self.keeper is not None:
+                self.keeper.rename(class_id, name)
+            return name
 
     # -- the loop --------------------------------------------------------------------
     def step(self) -> FrameResult:
@@ -265,6 +289,8 @@ class TeachLoop:
         if frame is None:
             with self.lock:
                 self.teacher.cancel()  # nothing is taught while the camera is offline
+                if self.keeper is not None:
+                    self.keeper.check(None)
                 shown = self._shown(None)
             return self._publish(FrameResult(None, self.camera.state, None, shown, 0.0, seq=seq))
         self._stats.record("capture", captured - started)
@@ -273,7 +299,7 @@ class TeachLoop:
         embedding = self.embedder.infer(prepared)
         invoked = time.perf_counter()
         with self.lock:
-            taught = self._teach(seq, invoked, embedding)
+            taught = self._teach(seq, invoked, embedding, prepared)
             prediction = self.head.predict(embedding)
             answer = self._shown(prediction)
         classified = time.perf_counter()
@@ -283,13 +309,21 @@ class TeachLoop:
         stats.record("classify", classified - invoked)
         stats.tick(classified)
         confidence = float(prediction.probabilities[answer]) if isinstance(answer, int) else 0.0
-        return self._publish(FrameResult(frame, self.camera.state, prediction, answer, confidence, taught, seq))
+        return self._publish(FrameResult(frame, self.camera.state, prediction, answer, confidence, taught, seq,
+                                         prepared, embedding))
 
-    def _teach(self, seq: int, now: float, embedding: np.ndarray) -> Optional[int]:
+    def _teach(self, seq: int, now: float, embedding: np.ndarray, prepared: np.ndarray) -> Optional[int]:
         class_id = self.teacher.choose(seq, now, embedding)
         if class_id is None or not self.head.teach(class_id, embedding):
+            if self.keeper is not None:
+                self.keeper.check(self.teacher.active)
             return None
+        burst = self.teacher.active
+        if self.keeper is not None:
+            self.keeper.taught(burst, class_id, burst.source, embedding, prepared)
         self.teacher.taught(now, embedding)
+        if self.keeper is not None:
+            self.keeper.check(self.teacher.active)
         return class_id
 
     def _shown(self, prediction: Optional[Prediction]) -> Answer:
@@ -315,19 +349,19 @@ class TeachLoop:
         d = self._description
         log.info("running: camera %s, model %s (%s %s, %s threads)", self.camera.name, d["model"], d["runtime"],
                  d["runtime_version"], d["threads"])
-        if self.autosaver is not None:
-            self.autosaver.start()
         while not self._stop.is_set():
             self.step()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def close(self) -> None:
-        """Save what was learned and release the camera and the outputs."""
+    def close(self) -> bool:
+        """Store what is left to store and release the camera and the outputs; ``False`` if some was lost."""
         self._stop.set()
-        if self.autosaver is not None:
-            self.autosaver.stop()
+        stored = True
+        if self.keeper is not None:
+            self.forget_teaching()
+            stored = self.keeper.close()
         self.camera.close()
         for observer in self.observers:
             close = getattr(observer, "close", None)
@@ -336,6 +370,7 @@ class TeachLoop:
                     close()
                 except Exception:
                     log.exception("closing output %r failed", observer)
+        return stored
 
     # -- status ------------------------------------------------------------------------
     @property
@@ -376,7 +411,7 @@ class TeachLoop:
                 camera=CameraInfo(camera.name, CameraState(camera.state), camera.error, camera.frames,
                                   camera.sources, camera.source),
                 uptime_s=round(time.monotonic() - self._started, 1),
-                saving_error=self.autosaver.last_error if self.autosaver else None,
+                saving_error=self.keeper.saving_error if self.keeper else None,
                 model={k: self._description[k] for k in ("model", "runtime", "runtime_version", "threads", "dim")},
             )
 

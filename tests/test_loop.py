@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from device.app import build_box, load_head
+from device.app import build_box, load_head, open_keeper
 from device.bursts import BurstTeacher
 from device.camera import OFFLINE, ONLINE, CameraSupervisor, FolderCamera, SyntheticCamera
 from device.config import Config
@@ -24,12 +24,12 @@ SHOTS = 5
 
 
 def make_loop(embedder, camera, state_dir, *, classes=5, interval=3600.0, smoothing=5, timeout=2.0, teacher=None):
-    store = StateStore(state_dir)
-    identity = model_identity(embedder.describe())
-    loaded = store.load(identity)
-    head = loaded.head or NearestCentroidHead(embedder.dim, classes)
+    config = Config().override("storage", state_dir=str(state_dir), save_interval=interval).override(
+        "head", classes=classes)
+    keeper = open_keeper(config, embedder)
+    head = load_head(keeper, config)
     supervisor = CameraSupervisor(camera, timeout=timeout, open_timeout=max(timeout, 1.0), backoff=(0.05, 0.1))
-    return TeachLoop(supervisor, embedder, head, model=identity, store=store, save_interval=interval,
+    return TeachLoop(supervisor, embedder, head, model=keeper.model, keeper=keeper,
                      smoothing=smoothing, teacher=teacher)
 
 
@@ -108,9 +108,11 @@ def test_teaching_uses_only_frames_captured_after_the_request(embedder, tmp_path
     assert loop.step().taught is None
     assert loop.head.counts == [0, 3, 3, 0, 0]
     assert loop.undo() == (2, 3)
+    assert loop.keeper.settle()  # the head follows the library on its writer thread
     assert loop.head.counts == [0, 3, 0, 0, 0]
     assert loop.undo() == (1, 3)
     assert loop.undo() is None
+    assert loop.keeper.settle()
     assert loop.head.total == 0
 
 
@@ -162,7 +164,7 @@ def test_fewer_classes_in_config_never_drops_learned_examples(model_path, embedd
     loop.teach_next(3, 1)
     loop.step(), loop.step()
     loop.close()
-    head = load_head(StateStore(tmp_path), embedder, config.override("head", classes=2))
+    head = load_head(open_keeper(config, embedder), config.override("head", classes=2))
     assert head.num_classes == 4 and head.counts[3] == 1
 
 
@@ -222,9 +224,9 @@ def test_sigterm_stops_cleanly_and_saves(model_path, tmp_path):
     log = "".join(lines) + rest
     assert process.returncode == 0, log
     assert "SIGTERM received" in log and "Traceback" not in log
-    assert "loaded what was learned" in log
-    reloaded = StateStore(state_dir).load(model_identity(embedder.describe()))
-    assert reloaded.head.counts == [0, 1, 0, 0]
+    assert "carried what was learned" in log
+    config = Config().override("storage", state_dir=str(state_dir))
+    assert load_head(open_keeper(config, embedder), config).counts == [0, 1, 0, 0]
 
 
 def test_on_a_pi_without_its_camera_auto_never_falls_back_to_made_up_frames(monkeypatch):
