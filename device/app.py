@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 from .box import Box
@@ -14,7 +15,9 @@ from .config import Config
 from .doubtful import DoubtfulOutput
 from .embedder import Embedder
 from .inbox import DoubtfulInbox
-from .keeper import ExampleKeeper
+from .keeper import MODEL_CHOICE_KEY, ExampleKeeper
+from .models import MODELS
+from .reembed import ModelSwitcher
 from .library import Caps, ExampleLibrary
 from .loop import LogOutput, TeachLoop
 from .notify import SystemdOutput
@@ -46,10 +49,27 @@ def head_options(config: Config) -> dict:
     return {"threshold": config.head.unknown_threshold or None, "temperature": config.head.temperature}
 
 
-def open_keeper(config: Config, embedder: Embedder) -> ExampleKeeper:
+def open_library(config: Config) -> ExampleLibrary:
+    return ExampleLibrary(config.state_dir, caps=Caps(config.storage.max_examples_per_class,
+                                                      config.storage.max_megabytes << 20))
+
+
+def chosen_model_path(config: Config, library: ExampleLibrary) -> Path:
+    """The model to run: ``[model] path`` if set, else the one chosen on the phone if it is here, else the default."""
+    choice = library.meta(MODEL_CHOICE_KEY)
+    if config.model.path or not choice or choice not in MODELS:
+        return config.model_path
+    for folder in config.model_dirs:
+        if (folder / choice).is_file():
+            return folder / choice
+    log.warning("the model chosen on the phone, %s, is not in %s; using %s", choice,
+                ", ".join(map(str, config.model_dirs)), config.model_path.name)
+    return config.model_path
+
+
+def open_keeper(config: Config, embedder: Embedder, library: Optional[ExampleLibrary] = None) -> ExampleKeeper:
     """The examples library of ``config.state_dir`` behind its writer (a ``head.npz`` there is carried over)."""
-    library = ExampleLibrary(config.state_dir, caps=Caps(config.storage.max_examples_per_class,
-                                                         config.storage.max_megabytes << 20))
+    library = library or open_library(config)
     return ExampleKeeper(library, model=model_identity(embedder.describe()), to_stored=embedder.to_stored,
                          from_stored=embedder.from_stored, head_options=head_options(config),
                          flush_after=config.storage.save_interval)
@@ -79,14 +99,19 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
     :param pin_factory: a gpiozero pin factory instead of the one ``[panel] gpio`` picks.
     :param clock: monotonic seconds for the panel and pairing (tests pass their own).
     """
-    embedder = embedder or Embedder(config.model_path, num_threads=config.threads)
+    StateStore(config.state_dir).check_writable()
+    library = open_library(config)
+    try:
+        embedder = embedder or Embedder(chosen_model_path(config, library), num_threads=config.threads)
+    except BaseException:
+        library.close()
+        raise
     log.debug("model %r", embedder)
     if camera is None:
         camera = choose_camera(config.camera.source, simulate=simulate, model_size=embedder.input_size,
                                swap_rb=config.camera.swap_rb)
     supervisor = CameraSupervisor(camera, timeout=config.camera.timeout)
-    StateStore(config.state_dir).check_writable()
-    keeper = open_keeper(config, embedder)
+    keeper = open_keeper(config, embedder, library)
     head = load_head(keeper, config)
     teacher = BurstTeacher(embedder.dim, rate=config.teaching.rate,
                            duplicate_similarity=config.teaching.duplicate_similarity)
@@ -97,12 +122,29 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
     loop.add_observer(SystemdOutput(loop))
     inbox = DoubtfulInbox()
     loop.add_observer(DoubtfulOutput(inbox, clock=clock))
+    switcher = ModelSwitcher(keeper, swap=loop.switch_model, on_done=lambda _: inbox.clear())
+    reembed_if_needed(keeper, switcher, embedder)
+    services = {"inbox": inbox, "switcher": switcher, "model_dirs": config.model_dirs,
+                "model_pinned": ("the config file sets [model] path, so the model is changed there"
+                                 if config.model.path else None),
+                "load_model": lambda path: Embedder(path, num_threads=config.threads)}
     if config.panel.gpio == "off":
-        return Box(loop, inbox=inbox)
+        return Box(loop, **services)
     pairing = PairingBroker(len(config.panel.class_buttons), clock=clock)
     factory = pin_factory or make_pin_factory(config.panel.gpio, simulate=simulate)
     panel = Panel(loop, config.panel, pin_factory=factory, pairing=pairing, clock=clock)
     loop.add_input(panel)
     loop.add_observer(panel)
     log.info("front panel: %s", panel.describe())
-    return Box(loop, panel=panel, pairing=pairing, inbox=inbox)
+    return Box(loop, panel=panel, pairing=pairing, **services)
+
+
+def reembed_if_needed(keeper: ExampleKeeper, switcher: ModelSwitcher, embedder: Embedder) -> None:
+    """The model was changed in the config: embed the stored crops with it in the background."""
+    library = keeper.library
+    missing = library.missing_embeddings(keeper.model.sha256)
+    if not missing:
+        return
+    log.warning("the model changed to %s: %d stored examples are embedded with it in the background; "
+                "they count again when that is done", embedder.model_path.name, len(missing))
+    switcher.start(Embedder(embedder.model_path, num_threads=embedder.num_threads), swap=False)

@@ -11,7 +11,8 @@ import logging
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Tuple
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,7 +23,9 @@ from .library import ExampleInfo, LibraryReader
 from .loop import LoopSnapshot, TeachLoop
 from .pairing import PairingBroker, PairRequest
 from .panel import ButtonName, Panel, PanelView
+from .models import MODELS
 from .quality import QualityReport, assess
+from .reembed import ModelSwitcher, SwitchProgress
 from .storage import decode_head, encode_head
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,22 @@ class LibraryStatus:
 
 
 @dataclass(frozen=True)
+class ModelChoice:
+    """An embedding model the box knows, and whether it can switch to it."""
+
+    name: str
+    dim: int
+    input_size: int
+    note: str
+    present: bool  # the file is in a model folder (``teachbox fetch-model`` puts it there)
+    current: bool
+
+
+class SwitchRefused(TeachboxError, ValueError):
+    """The model cannot be switched to (the message says why); nothing was changed."""
+
+
+@dataclass(frozen=True)
 class ExamplePage:
     """Some of a class's examples, newest first; ``next`` is the ``before`` of the next page (``None``: no more)."""
 
@@ -73,6 +92,7 @@ class BoxSnapshot:
     panel: Optional[PanelView]
     pairing: Optional[PairRequest]  # the request waiting for its button, if any
     library: Optional[LibraryStatus] = None
+    model_switch: Optional[SwitchProgress] = None  # the last model switch (or re-embedding at start)
 
 
 @dataclass(frozen=True)
@@ -90,11 +110,17 @@ class Box:
     """
 
     def __init__(self, loop: TeachLoop, *, panel: Optional[Panel] = None,
-                 pairing: Optional[PairingBroker] = None, inbox: Optional[DoubtfulInbox] = None) -> None:
+                 pairing: Optional[PairingBroker] = None, inbox: Optional[DoubtfulInbox] = None,
+                 switcher: Optional[ModelSwitcher] = None, model_dirs: Sequence[Path] = (),
+                 model_pinned: Optional[str] = None, load_model: Optional[Callable[[Path], object]] = None) -> None:
         self.loop = loop
         self.panel = panel
         self.pairing = pairing
         self.inbox = inbox
+        self.switcher = switcher
+        self._model_dirs = tuple(Path(d) for d in model_dirs)
+        self._model_pinned = model_pinned  # why the phone may not switch the model, if it may not
+        self._load_model = load_model
         keeper = loop.keeper
         self._reader = None if keeper is None else LibraryReader(keeper.library)
         self._quality_lock = threading.Lock()
@@ -133,7 +159,8 @@ class Box:
         return BoxSnapshot(self.loop.snapshot(),
                            None if self.panel is None else self.panel.view(),
                            None if self.pairing is None else self.pairing.pending(),
-                           self.library_status())
+                           self.library_status(),
+                           None if self.switcher is None else self.switcher.progress)
 
     def library_status(self) -> Optional[LibraryStatus]:
         keeper = self.loop.keeper
@@ -204,6 +231,44 @@ class Box:
         self.loop.head.check_class(class_id)
         return self.loop.rename(class_id, validate_class_name(name))
 
+    # -- the model -----------------------------------------------------------------------------
+    def models(self) -> List[ModelChoice]:
+        """The embedding models the box knows, which are here and which one it runs."""
+        current = self.loop.model.sha256
+        return [ModelChoice(m.filename, m.dim, m.input_size, m.note, self._model_file(m.filename) is not None,
+                            m.sha256 == current) for m in MODELS.values()]
+
+    def switch_model(self, name: object) -> None:
+        """Embed every stored example with model ``name`` in the background, then answer with it.
+
+        The box goes on answering with its model until the new one is ready
+        (:attr:`BoxSnapshot.model_switch` tells how far it is).  :class:`SwitchRefused` says why not.
+        """
+        if self.switcher is None or self._load_model is None:
+            raise SwitchRefused("this box cannot switch its model")
+        if self._model_pinned:
+            raise SwitchRefused(self._model_pinned)
+        if not isinstance(name, str) or name not in MODELS:
+            raise SwitchRefused(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+        if MODELS[name].sha256 == self.loop.model.sha256:
+            raise SwitchRefused(f"the box runs {name} already")
+        if self.switcher.running:
+            raise SwitchRefused("a model switch is already going on; wait until it is done")
+        path = self._model_file(name)
+        if path is None:
+            raise SwitchRefused(f"{name} is not on this box: fetch it first (teachbox fetch-model --model {name})")
+        embedder = self._load_model(path)  # ModelError: a damaged file (the message says what to do)
+        if embedder.sha256 != MODELS[name].sha256:
+            raise SwitchRefused(f"{path} is not the known {name} (its sha256 differs): fetch it again "
+                                f"(teachbox fetch-model --model {name} --force)")
+        self.switcher.start(embedder)
+
+    def _model_file(self, name: str) -> Optional[Path]:
+        for folder in self._model_dirs:
+            if (folder / name).is_file():
+                return folder / name
+        return None
+
     # -- the examples ----------------------------------------------------------------------------
     def examples(self, class_id: int, *, before: Optional[int] = None, limit: int = 48) -> ExamplePage:
         """A page of a class's stored examples, newest first."""
@@ -233,7 +298,7 @@ class Box:
         keeper = self._keeper()
         with self._quality_lock:
             head = self.loop.head
-            key = (keeper.changes, tuple(head.names), head.num_classes)
+            key = (keeper.changes, keeper.model, tuple(head.names), head.num_classes)
             if self._quality is None or self._quality[0] != key:
                 model = keeper.model
                 decode = keeper.decode

@@ -35,6 +35,7 @@ from .storage import ModelIdentity, StateStore
 
 log = logging.getLogger(__name__)
 
+MODEL_CHOICE_KEY = "model"  # the model file chosen on the phone (library meta)
 JPEG_QUALITY = 85  # a 224x224 crop is about 9 KB
 FLUSH_AFTER = 5.0  # seconds of a long hold written at a time
 
@@ -64,6 +65,7 @@ class _Part:
     source: str
     hold: _Hold
     started: float
+    model: ModelIdentity  # whose embeddings the vectors are (a model switch may come in between)
     vectors: List[np.ndarray] = field(default_factory=list)  # as the model gives them (Embedder.to_stored)
     crops: List[object] = field(default_factory=list)  # RGB arrays, or JPEG bytes already made
     taken: List[float] = field(default_factory=list)
@@ -148,7 +150,7 @@ class ExampleKeeper:
         if self._open is not None and self._open_key is not key:
             self.flush()
         if self._open is None:
-            self._open = _Part(class_id, source, _Hold(), now)
+            self._open = _Part(class_id, source, _Hold(), now, self.model)
             self._open_key = key
         part = self._open
         part.vectors.append(self._to_stored(embedding))
@@ -156,7 +158,7 @@ class ExampleKeeper:
         part.taken.append(self._clock())
         if now - part.started >= self.flush_after:
             self._submit(part, ends=False)
-            self._open = _Part(class_id, source, part.hold, now)
+            self._open = _Part(class_id, source, part.hold, now, self.model)
 
     def check(self, active: object) -> None:
         """Called every frame with the loop's active burst: a burst that ended is written."""
@@ -250,7 +252,7 @@ class ExampleKeeper:
         examples = [NewExample(part.class_id, vector, crop, part.source, taken)
                     for vector, crop, taken in zip(part.vectors, part.crops, part.taken)]
         try:
-            library.add(examples, model=self.model.sha256, continues=part.hold.in_library)
+            library.add(examples, model=part.model.sha256, continues=part.hold.in_library)
         except LibraryFull as exc:
             log.warning("%s", exc)
             self.notice = str(exc)
@@ -291,7 +293,7 @@ class ExampleKeeper:
             with self._lock:
                 unwritten = self._queued + ([self._open] if self._open is not None else [])
                 for part in unwritten:
-                    for vector in part.vectors:
+                    for vector in part.vectors if part.model == self.model else ():
                         head.teach(part.class_id, self._from_stored(vector))
                 undoable = [_Undoable(c, n) for c, n in bursts]
                 for part in self._queued:
@@ -305,6 +307,68 @@ class ExampleKeeper:
             return head
 
         self._install(build)
+
+    # -- a model switch ---------------------------------------------------------------------------------
+    def switch_model(self, embedder, *, swap: Optional[Callable] = None) -> "Future":
+        """From now on store and rebuild under ``embedder``'s model (on the writer thread, after what came before).
+
+        Everything stored is expected to be embedded with it already (see :mod:`device.reembed`);
+        examples taught since and not written yet are embedded again here from their crops.
+        ``swap(embedder, build)`` hands the loop over (``None``: the loop runs this model already).
+        """
+        from .storage import model_identity
+
+        identity = model_identity(embedder.describe())
+
+        def change(library: ExampleLibrary) -> None:
+            for example_id, vector in _embed_missing(library, embedder, identity):
+                library.add_embeddings([(example_id, vector)], model=identity.sha256)
+            fresh = head_from_library(library, identity, num_classes=2, decode=embedder.from_stored,
+                                      **self._head_options)
+
+            def build(current):
+                head = fresh.fitted(current.num_classes) if fresh.num_classes < current.num_classes else fresh
+                for class_id, name in enumerate(current.names):
+                    if class_id < head.num_classes:
+                        head.rename(class_id, name)
+                with self._lock:
+                    self.model = identity
+                    self._to_stored, self._from_stored = embedder.to_stored, embedder.from_stored
+                    self.decode = embedder.from_stored
+                    for part in self._queued + ([self._open] if self._open is not None else []):
+                        if part.model != identity:  # taught during the switch: embedded again from its crop
+                            part.vectors = [embedder.to_stored(embedder.infer(embedder.prepare(_picture(crop))))
+                                            for crop in part.crops]
+                            part.model = identity
+                        for vector in part.vectors:
+                            head.teach(part.class_id, embedder.from_stored(vector))
+                head.generation = current.generation + 1
+                return head
+
+            if swap is not None:
+                swap(embedder, build)
+            elif self._install is not None:
+                self._install(build)
+            library.set_meta(MODEL_CHOICE_KEY, identity.name)
+            self._written(library)
+
+        done: "Future" = Future()
+
+        def work(library: ExampleLibrary) -> None:
+            if done.done():
+                return
+            try:
+                change(library)
+            except (OSError, sqlite3.OperationalError):
+                raise
+            except Exception as exc:
+                log.exception("switching the model failed")
+                done.set_exception(exc)
+                return
+            done.set_result(None)
+
+        self.writer.submit(work)
+        return done
 
     def settle(self, timeout: float = 15.0) -> bool:
         """Wait until everything handed over is written and the head has followed; ``False`` on timeout."""
@@ -320,3 +384,33 @@ class ExampleKeeper:
                       self.writer.last_error)
         self.library.close()
         return written
+
+
+def _picture(crop) -> np.ndarray:
+    """An RGB array of a crop kept as an array or as JPEG bytes."""
+    if isinstance(crop, (bytes, bytearray)):
+        return decode_jpeg(crop)
+    return crop
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """A stored crop back as an HxWx3 uint8 RGB array (:class:`ValueError` if it is not a picture)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > 4096 * 4096:
+                raise ValueError(f"a stored picture is {image.width}x{image.height}, too big to be a crop")
+            return np.asarray(image.convert("RGB"))
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"a stored picture cannot be read: {exc}") from None
+
+
+def _embed_missing(library: ExampleLibrary, embedder, identity: ModelIdentity):
+    """``(example id, stored vector)`` for every stored crop not yet embedded with ``identity`` (writer thread)."""
+    for example_id in library.missing_embeddings(identity.sha256):
+        crop = library.crop(example_id)
+        try:
+            picture = decode_jpeg(crop)
+        except ValueError as exc:
+            log.warning("example %d: %s; it keeps no embedding under %s", example_id, exc, identity.name)
+            continue
+        yield example_id, embedder.to_stored(embedder.infer(embedder.prepare(picture)))

@@ -494,6 +494,12 @@ class LibraryReader:
                 "WHERE m.model = ? ORDER BY e.id", (model,)).fetchall()
         return [(i, c, decode_vector(d, v, dim)) for i, c, d, v in rows]
 
+    def missing_embeddings(self, model: str) -> List[int]:
+        with self._lock:
+            return [row[0] for row in self._connection().execute(
+                "SELECT id FROM examples WHERE crop IS NOT NULL AND id NOT IN "
+                "(SELECT example FROM embeddings WHERE model = ?) ORDER BY id", (model,))]
+
     def classes_of(self, ids: Iterable[int]) -> Dict[int, int]:
         """``{id: class}`` of those of ``ids`` that exist."""
         ids = [int(i) for i in ids]

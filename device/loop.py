@@ -23,7 +23,7 @@ from .camera import OFFLINE, CameraSupervisor
 from .bursts import BurstTeacher
 from .head import STATUS_EMPTY, STATUS_OK, STATUS_UNKNOWN, Prediction
 from .smoothing import MajoritySmoother
-from .storage import ModelIdentity
+from .storage import ModelIdentity, model_identity
 from .vocab import AnswerState, CameraState
 
 log = logging.getLogger(__name__)
@@ -257,6 +257,21 @@ class TeachLoop:
             self.head = build(self.head)
             self._smoother.reset()
 
+    def switch_model(self, embedder, build) -> None:
+        """Embed with ``embedder`` and answer with ``build(current head)`` from the next frame on."""
+        with self.lock:
+            head = build(self.head)
+            self.teacher.cancel()
+            if self.keeper is not None:
+                self.keeper.check(None)
+            old = self.teacher
+            self.teacher = BurstTeacher(embedder.dim, rate=old.rate, duplicate_similarity=old.duplicate_similarity)
+            self.embedder = embedder
+            self.model = model_identity(embedder.describe())
+            self._description = embedder.describe()
+            self.head = head
+            self._smoother.reset()
+
     def forget_teaching(self) -> None:
         """End the burst going on and forget the bursts in memory (before everything is replaced)."""
         with self.lock:
@@ -294,11 +309,14 @@ class TeachLoop:
                 shown = self._shown(None)
             return self._publish(FrameResult(None, self.camera.state, None, shown, 0.0, seq=seq))
         self._stats.record("capture", captured - started)
-        prepared = self.embedder.prepare(frame)
+        embedder = self.embedder
+        prepared = embedder.prepare(frame)
         prepared_at = time.perf_counter()
-        embedding = self.embedder.infer(prepared)
+        embedding = embedder.infer(prepared)
         invoked = time.perf_counter()
         with self.lock:
+            if embedder is not self.embedder:  # the model was switched during this frame: it does not count
+                return self._publish(FrameResult(frame, self.camera.state, None, self._shown(None), 0.0, seq=seq))
             taught = self._teach(seq, invoked, embedding, prepared)
             prediction = self.head.predict(embedding)
             answer = self._shown(prediction)

@@ -309,3 +309,98 @@ def test_kill_9_after_a_burst_was_stored_loses_none_of_it(tmp_path, model_path, 
         assert all(e.has_crop for e in box.examples(0, limit=100).examples)
     finally:
         box.close()
+
+
+SMALL = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
+V2 = "mobilenet_v2_1.0_224_quant_embedding_extractor.tflite"
+
+
+@pytest.fixture(scope="module")
+def mirror():
+    from conftest import REPO
+
+    folder = REPO.parent / "shared" / "models"
+    if not (folder / SMALL).is_file() or not (folder / V2).is_file():
+        pytest.fail(f"the other embedding models are missing from {folder} (the model mirror)")
+    return folder
+
+
+def teach_objects(box, camera, objects, shots=4):
+    for class_id, name in enumerate(objects):
+        camera.select(name)
+        camera.seek(0)
+        teach(box, class_id, shots)
+
+
+def recognised(box, camera, objects, view=40):
+    answers = []
+    for name in objects:
+        camera.select(name)
+        camera.seek(view)
+        answers.append(box.step().prediction.class_id)
+    return answers
+
+
+def test_switching_the_model_on_the_phone_keeps_every_class(tmp_path, embedder, coil100, mirror):
+    objects = ["obj002", "obj003", "obj004"]
+    camera = FolderCamera(coil100)
+    box = make_box(tmp_path, embedder, camera=camera, model={"dir": str(mirror)})
+    try:
+        teach_objects(box, camera, objects)
+        box.rename(2, "Duck")
+        assert [m.current for m in box.models()] == [True, False, False]
+        box.switch_model(SMALL)
+        assert box.switcher.wait(60)
+        progress = box.snapshot().model_switch
+        assert (progress.state, progress.done, progress.total) == ("done", 12, 12)
+        snapshot = box.snapshot().loop
+        assert snapshot.model["model"] == SMALL and snapshot.model["dim"] == 512
+        assert [c.examples for c in snapshot.classes] == [4, 4, 4, 0] and snapshot.classes[2].name == "Duck"
+        assert recognised(box, camera, objects) == [0, 1, 2]
+        assert same_head(box.loop.head, from_scratch(box))
+    finally:
+        box.close()
+    again = build_box(box_config(tmp_path, model={"dir": str(mirror)}), simulate=True, camera=FolderCamera(coil100),
+                      clock=Clock())
+    try:  # the phone's choice is kept across a restart
+        assert again.snapshot().loop.model["model"] == SMALL
+        assert counts(again) == [4, 4, 4, 0] and again.switcher.progress is None
+    finally:
+        again.close()
+
+
+def test_a_model_changed_in_the_config_embeds_the_stored_examples_at_start(tmp_path, embedder, coil100, mirror):
+    objects = ["obj002", "obj005"]
+    box = make_box(tmp_path, embedder, camera=FolderCamera(coil100))
+    teach_objects(box, box.loop.camera.camera, objects)
+    box.close()
+    camera = FolderCamera(coil100)
+    again = build_box(box_config(tmp_path, model={"path": str(mirror / V2)}), simulate=True, camera=camera,
+                      clock=Clock())
+    try:
+        assert again.switcher.wait(60)
+        assert again.snapshot().model_switch.state == "done"
+        assert counts(again) == [4, 4, 0, 0]
+        assert recognised(again, camera, objects) == [0, 1]
+        with pytest.raises(Exception, match=r"\[model\] path"):
+            again.switch_model(SMALL)
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("name, why", [
+    ("nonsense.tflite", "unknown model"),
+    ("mobilenet_v1_1.0_224_quant_embedding_extractor.tflite", "runs .* already"),
+    (SMALL, "not on this box"),
+])
+def test_a_model_switch_that_cannot_be_done_says_why_and_changes_nothing(tmp_path, embedder, name, why):
+    from device.box import SwitchRefused
+
+    box = make_box(tmp_path, embedder, model={"dir": str(tmp_path / "empty")})
+    try:
+        teach(box, 0, 2)
+        with pytest.raises(SwitchRefused, match=why):
+            box.switch_model(name)
+        assert box.snapshot().model_switch is None and counts(box) == [2, 0, 0, 0]
+    finally:
+        box.close()
