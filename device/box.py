@@ -26,7 +26,10 @@ from .panel import ButtonName, Panel, PanelView
 from .models import MODELS
 from .quality import QualityReport, assess
 from .reembed import ModelSwitcher, SwitchProgress
-from .storage import decode_head, encode_head
+from .exchange import ExportContents, decode_export, encode_export, looks_like_export
+from .learned import export_contents
+from .library import LibraryFull, NewExample
+from .storage import decode_head
 
 log = logging.getLogger(__name__)
 
@@ -346,13 +349,60 @@ class Box:
 
     # -- moving what was learned ----------------------------------------------------------------
     def export_state(self) -> bytes:
-        """What was learned, as the file :meth:`import_state` takes."""
+        """Every stored example (crops, embeddings, classes, names) and the model, as one file for :meth:`import_state`."""
+        return encode_export(self._export_contents())
+
+    def _export_contents(self) -> ExportContents:
+        keeper = self._keeper()
+        self.settle()  # what was just taught is in it
         loop = self.loop
         with loop.lock:
-            return encode_head(loop.head, loop.model)
+            model, names, num_classes = loop.model, dict(enumerate(loop.head.names)), loop.head.num_classes
+        return export_contents(keeper.library, model, names=names, num_classes=num_classes)
 
     def import_state(self, data: bytes) -> Tuple[ClassCount, ...]:
-        """Replace what was learned by an exported file; :class:`ImportRefused` changes nothing."""
+        """Replace every example by an exported file's; :class:`ImportRefused` changes nothing.
+
+        A file made with another model has its crops embedded again with this box's model
+        (in the background, as a model switch); an old ``head.npz`` export is taken too.
+        """
+        keeper = self._keeper()
+        if looks_like_export(data):
+            try:
+                contents = decode_export(data)
+            except StateError as exc:
+                raise ImportRefused(f"this export file cannot be used: {exc}. Nothing was changed.") from None
+            return self._import_examples(keeper, contents)
+        return self._import_head(keeper, data)
+
+    def _import_examples(self, keeper, contents: ExportContents) -> Tuple[ClassCount, ...]:
+        loop = self.loop
+        same_model = contents.model.sha256 == loop.model.sha256
+        if not same_model and not any(e.crop for e in contents.examples):
+            raise ImportRefused(f"this file was made with another model ({contents.model.name or 'unknown'}) and "
+                                "carries no pictures to learn from again. Nothing was changed.")
+        examples = [NewExample(e.class_id, e.vector if same_model else None, e.crop, e.source, e.taken)
+                    for e in contents.examples if same_model and e.vector is not None or e.crop is not None]
+        names = {c: n for c, n in contents.names.items()}
+        loop.forget_teaching()
+        try:
+            self._wait(keeper.replace_all(lambda library: library.replace_all(
+                names, examples, model=contents.model.sha256, seeds=contents.seeds,
+                seed_model=contents.model.sha256)))
+        except LibraryFull as exc:
+            raise ImportRefused(f"this file holds more than the box keeps: {exc}. Nothing was changed.") from None
+        if any(example.embedding is None for example in examples):
+            log.info("imported examples of %s: embedding them with %s", contents.model.name, loop.model.name)
+            if self.switcher is not None and self._load_model is not None:
+                self.switcher.start(self._load_model(loop.embedder.model_path), swap=False)
+        counts = [0] * contents.num_classes
+        for example in examples:
+            counts[example.class_id] += 1
+        for class_id, (_, count) in contents.seeds.items():
+            counts[class_id] += count if same_model else 0
+        return tuple(ClassCount(names.get(c, f"Class {c + 1}"), n) for c, n in enumerate(counts))
+
+    def _import_head(self, keeper, data: bytes) -> Tuple[ClassCount, ...]:
         loop = self.loop
         try:
             head = decode_head(data, loop.model, threshold=loop.head.threshold, temperature=loop.head.temperature)
@@ -362,11 +412,11 @@ class Box:
         except StateError as exc:
             raise ImportRefused("this is not a teachbox export file, or it is damaged. Nothing was changed. "
                                 f"({exc})") from None
-        meta, arrays = head.to_state()
+        _, arrays = head.to_state()
         names = dict(enumerate(head.names))
         seeds = {c: (arrays["sums"][c], int(n)) for c, n in enumerate(arrays["counts"]) if n > 0}
         loop.forget_teaching()
-        self._wait(self._keeper().replace_all(
+        self._wait(keeper.replace_all(
             lambda library: library.replace_all(names, [], model=None, seeds=seeds, seed_model=loop.model.sha256)))
         return tuple(ClassCount(n, c) for n, c in zip(head.names, head.counts))
 

@@ -15,7 +15,8 @@ from typing import List, Optional
 from . import __version__
 from .camera import camera_specs_help
 from .config import Config, load_config, render_defaults
-from .errors import ConfigError, ModelError, ModelMissingError, TeachboxError
+from .atomic import atomic_file
+from .errors import ConfigError, ModelError, ModelMissingError, StateError, TeachboxError
 from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS, fetch_hint
 
 log = logging.getLogger("teachbox")
@@ -84,6 +85,20 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--mirror", type=Path, help=f"copy from this folder instead of downloading (or ${MIRROR_ENV})")
     fetch.add_argument("--force", action="store_true", help="fetch again even if a good copy is there")
 
+    examples = with_config(commands.add_parser("examples", help="the stored examples: per-class counts and size"))
+    examples.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
+    examples.add_argument("--json", action="store_true", help="print one JSON object")
+
+    export = with_config(commands.add_parser("export", help="write every stored example to one file"))
+    export.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
+    export.add_argument("-o", "--output", type=Path, default=Path("teachbox-examples.zip"),
+                        help="the file to write (default: teachbox-examples.zip; - for stdout)")
+
+    imp = with_config(commands.add_parser("import", help="replace every stored example by an export file's "
+                                                         "(with the service stopped)"))
+    imp.add_argument("file", type=Path, help="a file from teachbox export or the page's Export")
+    imp.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
+
     commands.add_parser("default-config", help="print a config file with every key and its default")
     return parser
 
@@ -144,8 +159,12 @@ def _run(args, config: Config) -> int:
     finally:
         if page is not None:
             page.close()
-        box.close()
-    log.info("stopped; what was learned is saved in %s", config.state_dir)
+        stored = box.close()
+    if not stored:
+        log.error("stopped, but some examples taught last could not be written to %s (see above)",
+                  config.state_dir)
+        return 1
+    log.info("stopped; every example taught is stored in %s", config.state_dir)
     return 0
 
 
@@ -204,13 +223,110 @@ def _fetch(args, config: Config) -> int:
     return 0
 
 
+def _examples(args, config: Config) -> int:
+    from .library import ExampleLibrary
+
+    if not (config.state_dir / "examples.db").exists():
+        raise ConfigError(f"no examples are stored in {config.state_dir} yet (or use --state-dir)")
+    library = ExampleLibrary(config.state_dir, exclusive=False)
+    try:
+        names, counts = library.names(), library.counts()
+        seeds = {}
+        for class_id, _, _, count in library.all_seeds():
+            seeds[class_id] = seeds.get(class_id, 0) + count
+        classes = sorted(set(names) | set(counts) | set(seeds))
+        facts = {"state_dir": str(config.state_dir), "examples": sum(counts.values()), "bytes": library.size_bytes(),
+                 "max_bytes": library.caps.total_bytes,
+                 "classes": [{"class": c + 1, "name": names.get(c, f"Class {c + 1}"), "examples": counts.get(c, 0),
+                              "carried_over": seeds.get(c, 0)} for c in classes],
+                 "models": [{"sha256": sha, "examples": n} for sha, n in sorted(library.models().items())]}
+    finally:
+        library.close()
+    if args.json:
+        _out(json.dumps(facts, indent=2))
+        return 0
+    lines = [f"{c['class']:>3}  {c['name']:<24} {c['examples']:>6} examples"
+             + (f" (+{c['carried_over']} carried over from head.npz)" if c["carried_over"] else "")
+             for c in facts["classes"]]
+    lines.append(f"     {facts['examples']} examples, {facts['bytes'] / (1 << 20):.1f} MB of "
+                 f"{facts['max_bytes'] / (1 << 20):.0f} MB, in {facts['state_dir']}")
+    _out("\n".join(lines))
+    return 0
+
+
+def _identity(config: Config):
+    from .embedder import Embedder
+    from .storage import model_identity
+
+    return model_identity(Embedder(config.model_path, num_threads=1).describe())
+
+
+def _export(args, config: Config) -> int:
+    from .exchange import encode_export
+    from .learned import export_contents
+    from .library import ExampleLibrary
+
+    if not (config.state_dir / "examples.db").exists():
+        raise ConfigError(f"no examples are stored in {config.state_dir} yet (or use --state-dir)")
+    model = _identity(config)
+    library = ExampleLibrary(config.state_dir, exclusive=False)
+    try:
+        contents = export_contents(library, model)
+    finally:
+        library.close()
+    data = encode_export(contents)
+    if str(args.output) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        with atomic_file(args.output, mode=0o600) as handle:  # it holds pictures taken at home
+            handle.write(data)
+        log.info("wrote %d examples (%.1f MB) to %s", len(contents.examples), len(data) / (1 << 20), args.output)
+    return 0
+
+
+def _import(args, config: Config) -> int:
+    from .box import ImportRefused
+    from .exchange import decode_export, looks_like_export
+    from .library import ExampleLibrary, NewExample
+    from .storage import decode_head
+
+    data = args.file.read_bytes() if args.file.stat().st_size <= 1 << 30 else b""
+    if not data:
+        raise ConfigError(f"{args.file} is empty or larger than 1 GB: it is not a teachbox export")
+    model = _identity(config)
+    library = ExampleLibrary(config.state_dir)  # refused while the service runs
+    try:
+        if looks_like_export(data):
+            contents = decode_export(data)
+            same = contents.model.sha256 == model.sha256
+            examples = [NewExample(e.class_id, e.vector if same else None, e.crop, e.source, e.taken)
+                        for e in contents.examples if (same and e.vector is not None) or e.crop is not None]
+            library.replace_all(contents.names, examples, model=contents.model.sha256, seeds=contents.seeds)
+            note = "" if same else f" (made with {contents.model.name}: teachbox embeds them with its model at start)"
+            log.info("imported %d examples into %s%s", len(examples), config.state_dir, note)
+        else:
+            try:
+                head = decode_head(data, model)
+            except StateError as exc:
+                raise ImportRefused(f"{args.file} cannot be imported: {exc}. Nothing was changed.") from None
+            _, arrays = head.to_state()
+            seeds = {c: (arrays["sums"][c], int(n)) for c, n in enumerate(arrays["counts"]) if n > 0}
+            library.replace_all(dict(enumerate(head.names)), [], model=None, seeds=seeds, seed_model=model.sha256)
+            log.info("imported %d examples (a head.npz export) into %s", head.total, config.state_dir)
+    finally:
+        library.close()
+    return 0
+
+
 def _dispatch(args) -> int:
     if args.command == "default-config":
         _out(render_defaults())
         return 0
     config = _config(args)
     logging.getLogger().setLevel(config.log.level.upper())
-    handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch}[args.command]
+    handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch, "examples": _examples,
+               "export": _export, "import": _import}[args.command]
     try:
         return handler(args, config)
     except ModelMissingError as exc:

@@ -13,8 +13,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .head import NearestCentroidHead
-from .library import ExampleLibrary
+from .exchange import ExportContents, ExportedExample
+from .head import NearestCentroidHead, default_class_names
+from .library import ExampleLibrary, decode_vector
 from .storage import ModelIdentity, StateStore
 
 log = logging.getLogger(__name__)
@@ -68,3 +69,19 @@ def migrate_head_state(store: StateStore, library: ExampleLibrary, model: ModelI
                  loaded.source, int(arrays["counts"].sum()))
     library.set_meta(MIGRATED_KEY, str(loaded.source) if loaded.source else "nothing to migrate")
     return migrated
+
+
+def export_contents(library: ExampleLibrary, model: ModelIdentity, *, names=None,
+                    num_classes: int = 0) -> ExportContents:
+    """Everything stored, for an export file: crops, embeddings under ``model``, names and seeds."""
+    examples = []
+    for _, class_id, taken, source, crop, vectors in library.dump():
+        stored = vectors.get(model.sha256)
+        vector = None if stored is None else decode_vector(stored[0], stored[1], model.dim)
+        examples.append(ExportedExample(class_id, taken, source, crop, vector))
+    seeds = library.seeds(model.sha256, model.dim)
+    classes = max([num_classes, 2] + [e.class_id + 1 for e in examples] + [c + 1 for c in seeds])
+    known = library.names() if names is None else dict(names)
+    defaults = default_class_names(classes)
+    return ExportContents(model, classes, {c: known.get(c, defaults[c]) for c in range(classes)}, tuple(examples),
+                          seeds)

@@ -21,6 +21,7 @@ No pickle: embeddings are raw little-endian arrays with their dtype and length.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -89,6 +90,10 @@ class LibraryError(StateError):
     """The library cannot be opened or read (the message says what to do)."""
 
 
+class LibraryInUse(LibraryError):
+    """Another teachbox (the service, most likely) has this library open for writing."""
+
+
 @dataclass(frozen=True)
 class Caps:
     """How much the library keeps: sized for an SD card (a 224x224 JPEG crop is ~10 KB)."""
@@ -143,14 +148,21 @@ class ExampleLibrary:
     :param clock: wall-clock seconds for ``taken`` (tests pass their own).
     """
 
-    def __init__(self, directory, *, caps: Caps = Caps(), clock=time.time) -> None:
+    def __init__(self, directory, *, caps: Caps = Caps(), clock=time.time, exclusive: bool = True) -> None:
         self.directory = Path(directory)
         self.path = self.directory / DB_NAME
         self.caps = caps
         self._clock = clock
         self._lock = threading.Lock()
         self.recovered_from: Optional[str] = None  # why the database was set aside at open, if it was
-        self._db = self._open()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._owner = _take_ownership(self.directory) if exclusive else None
+        try:
+            self._db = self._open()
+        except BaseException:
+            if self._owner is not None:
+                os.close(self._owner)
+            raise
 
     def __repr__(self) -> str:
         return f"<ExampleLibrary {self.path} examples={self.count()}>"
@@ -213,6 +225,9 @@ class ExampleLibrary:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._owner is not None:
+                os.close(self._owner)
+                self._owner = None
 
     def integrity(self) -> str:
         """``"ok"``, or what SQLite's full integrity check found."""
@@ -525,6 +540,18 @@ def _page(db: sqlite3.Connection, class_id: int, before: Optional[int], limit: i
 def _crop(db: sqlite3.Connection, example_id: int) -> Optional[bytes]:
     row = db.execute("SELECT crop FROM examples WHERE id = ?", (int(example_id),)).fetchone()
     return None if row is None else row[0]
+
+
+def _take_ownership(directory: Path) -> int:
+    """An exclusive lock on the state folder: one teachbox writes to it at a time (freed when the process ends)."""
+    handle = os.open(directory / (DB_NAME + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        raise LibraryInUse(f"another teachbox is using {directory} (is the service running? stop it first: "
+                           "sudo systemctl stop teachbox)") from None
+    return handle
 
 
 def _size(n: int) -> str:
