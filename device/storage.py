@@ -1,4 +1,5 @@
-"""Saving and loading the learned head so that a power cut never loses or corrupts it.
+"""The learned head as a file: the ``head.npz`` of older boxes (carried into the examples library once) and
+the old export format, which imports still take.
 
 File format (no pickle): a NumPy ``.npz`` (zip, CRC-checked) holding a ``meta`` array
 of UTF-8 JSON — format version, model sha256 and name, feature size, head kind and
@@ -18,12 +19,11 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -207,84 +207,6 @@ class StateStore:
         os.replace(path, target)
         fsync_dir(self.directory)
         return target
-
-
-class Autosaver:
-    """Saves the head in a background thread, coalesced: at most every ``interval`` seconds.
-
-    ``snapshot()`` is called under the caller's own locking and returns
-    ``(generation, bytes)`` or ``None`` when nothing changed since ``generation``.
-    Failed saves (a full disk, a read-only card) are logged once, what was learned is
-    kept in memory, and saving is retried.
-    """
-
-    def __init__(self, store: StateStore, snapshot: Callable[[int], Optional[Tuple[int, bytes]]],
-                 *, interval: float = 5.0) -> None:
-        self.store = store
-        self.interval = interval
-        self._snapshot = snapshot
-        self._saved_generation = 0
-        self._wake = threading.Event()
-        self._saving = threading.Lock()  # one save at a time (the thread, and stop())
-        self._stopping = False
-        self._thread: Optional[threading.Thread] = None
-        self._last_error: Optional[str] = None
-        self.saves = 0
-
-    @property
-    def last_error(self) -> Optional[str]:
-        return self._last_error
-
-    def mark_saved(self, generation: int) -> None:
-        self._saved_generation = generation
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="teachbox-autosave", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            try:
-                self.save_now()
-            except Exception as exc:  # never let the saver die silently
-                log.exception("saving failed")
-                self._last_error = f"saving failed: {exc}"
-
-    def save_now(self) -> bool:
-        """Save if anything changed; ``True`` if the disk now holds the latest state."""
-        with self._saving:
-            return self._save_locked()
-
-    def _save_locked(self) -> bool:
-        taken = self._snapshot(self._saved_generation)
-        if taken is None:
-            return self._last_error is None
-        generation, data = taken
-        try:
-            self.store.save(data)
-        except OSError as exc:
-            message = f"could not save what was learned to {self.store.directory}: {exc.strerror or exc}"
-            if message != self._last_error:
-                log.error("%s. It is kept in memory and saving is retried every %.0f s; "
-                          "free some space or check the storage card.", message, self.interval)
-            self._last_error = message
-            return False
-        if self._last_error:
-            log.info("saving works again")
-        self._last_error = None
-        self._saved_generation = generation
-        self.saves += 1
-        return True
-
-    def stop(self) -> bool:
-        """Stop the thread and save a last time (clean shutdown)."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        return self.save_now()
 
 
 def model_identity(description: Dict[str, object]) -> ModelIdentity:
