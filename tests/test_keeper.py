@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import io
 import os
 import signal
@@ -404,3 +405,86 @@ def test_a_model_switch_that_cannot_be_done_says_why_and_changes_nothing(tmp_pat
         assert box.snapshot().model_switch is None and counts(box) == [2, 0, 0, 0]
     finally:
         box.close()
+
+
+CHURN = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    from conftest import Clock, box_config
+    from device.app import build_box
+    from device.camera import SyntheticCamera
+    from device.embedder import Embedder
+    box = build_box(box_config({state!r}), simulate=True, camera=SyntheticCamera(fps=0),
+                    embedder=Embedder({model!r}, num_threads=1), clock=Clock())
+    def stored():
+        assert box.loop.keeper.settle()
+        print(json.dumps(box.loop.keeper.library.counts()), flush=True)
+    stored()
+    step = 0
+    while True:
+        step += 1
+        if step % 3 == 0:
+            oldest = min(e.id for c in range(4) for e in box.examples(c, limit=500).examples)
+            print("delete", flush=True)
+            box.delete_examples([oldest])
+        elif step % 7 == 0:
+            print("undo", flush=True)
+            box.undo()
+        else:
+            print("teach", step % 4, flush=True)
+            box.loop.teach_next(step % 4, 2)
+            for _ in range(3):
+                box.step()
+        stored()
+""")
+
+
+def state_of(line):
+    return {int(k): v for k, v in json.loads(line).items() if v}
+
+
+def plausible(before, change, after):
+    """``after`` is ``before``, or ``before`` with ``change`` (teach c / delete / undo) made whole."""
+    if after == before:
+        return True
+    if change is None:
+        return False
+    diff = {c: after.get(c, 0) - before.get(c, 0) for c in set(before) | set(after)}
+    diff = {c: d for c, d in diff.items() if d}
+    if change[0] == "teach":
+        return diff == {int(change[1]): 2}
+    if change[0] == "delete":
+        return list(diff.values()) == [-1]
+    return len(diff) == 1 and list(diff.values())[0] in (-1, -2)  # undo: a burst of 2, perhaps one deleted
+
+
+def test_killed_at_random_moments_while_teaching_deleting_and_undoing_it_keeps_a_committed_state(
+        tmp_path, model_path, embedder):
+    rng = np.random.default_rng(9)
+    state = tmp_path / "state"
+    script = CHURN.format(tests=os.path.dirname(__file__), state=str(state), model=str(model_path))
+    history, in_flight = [], None
+    for _ in range(8):
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                                   cwd=os.path.dirname(os.path.dirname(__file__)))
+        try:
+            lines = [process.stdout.readline()]  # started: what the last run left
+            deadline = time.monotonic() + float(rng.uniform(0.05, 1.0))
+            while time.monotonic() < deadline:
+                lines.append(process.stdout.readline())
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.wait(30)
+        if history:  # what the last run stored, or that plus the change it was making when killed
+            assert plausible(history[-1], in_flight, state_of(lines[0])), (history[-1], in_flight, lines[0])
+        in_flight = None
+        for line in lines:
+            if line.startswith("{"):
+                history.append(state_of(line))
+                in_flight = None
+            elif line.strip():
+                in_flight = line.split()
+        db = sqlite3.connect(state / "examples.db")
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+    assert len(history) > 8 and sum(history[-1].values()) > 0
