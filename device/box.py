@@ -367,6 +367,9 @@ class Box:
         (in the background, as a model switch); an old ``head.npz`` export is taken too.
         """
         keeper = self._keeper()
+        if self.switcher is not None and self.switcher.running:
+            raise ImportRefused("the box is embedding its examples with a new model; import when that is done. "
+                                "Nothing was changed.")
         if looks_like_export(data):
             try:
                 contents = decode_export(data)

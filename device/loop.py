@@ -211,7 +211,6 @@ class TeachLoop:
         """Teach one example that was seen earlier (a filed doubtful frame): its own burst."""
         with self.lock:
             self.head.check_class(class_id)
-            self.teacher.cancel()
             if self.head.teach(class_id, embedding) and self.keeper is not None:
                 self.keeper.add_example(class_id, embedding, crop, source)
             self._smoother.reset()
