@@ -11,6 +11,8 @@ const ALL_BUTTONS_UP_TO = 6;  // classes: a button for each; with more, the two 
 
 const els = { list: $('inbox-list'), empty: $('inbox-empty'), waiting: $('inbox-waiting') };
 const view = { key: '', loading: false, frames: [], shownFor: '' };
+const itemsById = new Map();  // frame id -> its <li>: kept across reloads, so nothing is redrawn under a finger
+let itemsFor = '';  // the class names the items were made with
 
 function keyFor(s) {
   const doubtful = s.doubtful || {};
@@ -62,6 +64,14 @@ function otherClass(frame, classes) {
 }
 
 function doubt(frame) {
+  const kept = itemsById.get(frame.id);
+  if (kept) { return kept; }
+  const li = newItem(frame);
+  itemsById.set(frame.id, li);
+  return li;
+}
+
+function newItem(frame) {
   const classes = (state.status && state.status.classes) || [];
   const img = make('img', { className: 'doubt-img', alt: 'A picture the box was unsure of', loading: 'lazy',
     decoding: 'async', width: 224, height: 224, draggable: false });
@@ -80,12 +90,22 @@ function doubt(frame) {
 
 function draw() {
   view.shownFor = state.unlocked ? view.key : '';
+  const ids = new Set(view.frames.map((frame) => frame.id));
+  const names = ((state.status && state.status.classes) || []).map((c) => c.name).join('\u0000');
+  if (names !== itemsFor) {  // renamed: the buttons say the new names
+    itemsById.clear();
+    itemsFor = names;
+  }
+  for (const id of [...itemsById.keys()]) {
+    if (!ids.has(id) || !state.unlocked) { itemsById.delete(id); }
+  }
   els.list.replaceChildren(...(state.unlocked ? view.frames.map(doubt) : []));
   setHidden(els.empty, !state.unlocked || view.loading || view.frames.length > 0);
 }
 
 function removeFrame(id, li) {
   view.frames = view.frames.filter((frame) => frame.id !== id);
+  itemsById.delete(id);
   if (li) { li.remove(); }
   setHidden(els.empty, view.frames.length > 0);
 }

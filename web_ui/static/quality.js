@@ -11,7 +11,8 @@ const els = {
   list: $('quality-list'), table: $('confusion'), help: $('confusion-help'), locked: $('confusion-locked'),
   none: $('mixups-none')
 };
-const view = { key: '', loading: false, data: null, drawn: '' };
+const MIN_RELOAD_MS = 2000;  // while a class is taught the counts change every frame: ask at most this often
+const view = { key: '', loading: false, data: null, drawn: '', loadedAt: 0 };
 
 /** The quality changes with the examples: loaded again when the counts or names change. */
 function keyFor(s) {
@@ -23,6 +24,7 @@ function keyFor(s) {
 async function load(s) {
   view.key = keyFor(s);
   view.loading = true;
+  view.loadedAt = Date.now();
   try {
     view.data = await request('GET', '/api/quality');
   } catch (error) {
@@ -119,7 +121,8 @@ function draw() {
 
 /** Called with every status; `shown`: the quality view is on the screen. */
 export function renderQuality(s, shown) {
-  if (shown && !view.loading && keyFor(s) !== view.key) {
+  const due = !view.data || Date.now() - view.loadedAt >= MIN_RELOAD_MS;
+  if (shown && !view.loading && keyFor(s) !== view.key && due) {
     load(s);
   } else if (view.data && view.drawn !== view.key + '|' + state.unlocked) {
     draw();  // locked or unlocked: the numbers become buttons, or plain numbers again
