@@ -14,12 +14,14 @@ downloaded.  Screenshots go to ``test-artifacts/`` (git-ignored).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from device.app import build_box
@@ -1193,6 +1195,307 @@ def test_wrong_pins_make_the_page_say_when_to_try_again(browser, own_box):
         wait.scroll_into_view_if_needed()
         in_viewport(page, "#pin-wait")
         view_shot(page, "phone-20-pin-wait")
+        tab.close()
+    finally:
+        context.close()
+
+
+# -- the examples: gallery, quality, unsure pictures (a box of their own) ----------------------------
+
+def taught_on(served, class_id, scene, n):
+    """Teach ``n`` frames of ``scene`` to ``class_id`` from the box side, and wait until they are stored."""
+    served.box.select_source(scene)
+    before = served.counts()[class_id]
+    served.box.loop.teach_next(class_id, n)
+    wait_until(lambda: served.counts()[class_id] >= before + n, f"class {class_id + 1} taught {n} more")
+    wait_until(lambda: served.box.snapshot().loop.burst is None, "the burst ended")
+    served.box.settle()
+
+
+def wait_until(condition, what, timeout=TIMEOUT / 1000):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited in vain: {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def library_box(model_path, tmp_path_factory):
+    """A box whose class 1 has 60 red balls and 3 blue boxes (a mistake), class 2 blue boxes, class 3 stripes."""
+    with served_box(model_path, tmp_path_factory.mktemp("library-state")) as served:
+        taught_on(served, 0, "red ball", 60)
+        taught_on(served, 0, "blue box", 3)
+        taught_on(served, 1, "blue box", 8)
+        taught_on(served, 2, "green stripes", 4)
+        served.box.select_source("red ball")  # a view it is sure of: the inbox keeps only what the tests plant
+        yield served
+
+
+@pytest.fixture
+def library_page(browser, library_box):
+    context = new_context(browser, library_box)
+    tab = Tab(context)
+    page = tab.open()
+    unlock_with_pin(page)
+    dismiss_banner(page)
+    yield tab
+    tab.close()
+    context.close()
+
+
+def thumbs(page):
+    return page.locator("#gallery-grid .thumb")
+
+
+def open_examples(page, view="pictures"):
+    """Choose the examples card's tab ``view`` and scroll its top to just under the phone's sticky bar."""
+    page.locator(f"#tab-{view}").click()
+    page.evaluate("(id) => document.getElementById(id).scrollIntoView({block: 'start'})", f"tab-{view}")
+
+
+def stored_ids(served, class_id):
+    return [e.id for e in served.box.examples(class_id, limit=500).examples]
+
+
+def shown_ids(page):
+    return [int(i) for i in thumbs(page).evaluate_all("items => items.map((li) => li.dataset.id)")]
+
+
+def test_a_locked_phone_sees_the_counts_but_no_pictures(browser, library_box):
+    context = new_context(browser, library_box)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        page.locator("#library").scroll_into_view_if_needed()
+        expect(page.locator("#library-summary")).to_contain_text("75 examples kept:")
+        expect(page.locator("#pictures-view .locked-hint")).to_be_visible()
+        expect(page.locator("#pictures-view .locked-hint")).to_contain_text("unlock this phone")
+        expect(page.locator('#gallery-classes .chip[data-class="0"] .chip-count')).to_have_text("63")
+        page.wait_for_timeout(1000)  # polls went by: still no picture asked for or shown
+        expect(thumbs(page)).to_have_count(0)
+        expect(page.locator("#gallery-bar")).to_be_hidden()
+        no_horizontal_scroll(page, 360)
+        view_shot(page, "phone-30-examples-locked")
+        open_examples(page, "quality")  # numbers only: a locked phone may see them
+        expect(page.locator("#quality-list .quality-row")).to_have_count(4)
+        expect(page.locator("#confusion-locked")).to_be_visible()
+        expect(page.locator("#confusion .cell-button")).to_have_count(0)
+        open_examples(page, "inbox")
+        expect(page.locator("#inbox-view .locked-hint")).to_be_visible()
+        expect(page.locator("#inbox-list .doubt")).to_have_count(0)
+        asked = [url for url in tab.requests if "/api/examples" in url or "/api/doubtful" in url]
+        assert asked == [], f"a locked page asked for pictures: {asked}"
+        tab.close()
+    finally:
+        context.close()
+
+
+def test_the_gallery_loads_a_page_at_a_time_and_deletes_what_is_selected(library_page, library_box):
+    tab, page, served = library_page, library_page.page, library_box
+    open_examples(page)
+    expect(thumbs(page).nth(47)).to_be_attached()  # the first page of class 1's 63, newest first
+    shown = shown_ids(page)
+    assert len(shown) in (48, 63) and shown == stored_ids(served, 0)[:len(shown)]
+    assert thumbs(page).locator("img").evaluate_all("imgs => imgs.every((img) => img.loading === 'lazy')")
+    page.wait_for_function("() => document.querySelector('#gallery-grid .thumb img').naturalWidth > 0")
+    expect(page.locator("#gallery-caption")).to_contain_text("\u201cClass 1\u201d: 63 examples, newest first")
+    no_horizontal_scroll(page, 360)
+    view_shot(page, "phone-31-gallery")
+    # scrolled down, the next page comes by itself, from where the first one ended
+    thumbs(page).last.scroll_into_view_if_needed()
+    expect(thumbs(page)).to_have_count(63)
+    expect(page.locator("#gallery-more")).to_be_hidden()
+    assert shown_ids(page) == stored_ids(served, 0)
+    asked = [url.split("?", 1)[1] for url in tab.requests if "/api/examples?" in url]
+    assert asked[:2] == ["class=0&limit=48", f"class=0&before={stored_ids(served, 0)[47]}&limit=48"], asked
+    assert all(query.endswith("limit=48") for query in asked), f"never more than a page at a time: {asked}"
+
+    page.locator("#gallery-grid").scroll_into_view_if_needed()
+    first, second = thumbs(page).nth(0), thumbs(page).nth(1)
+    ids = shown_ids(page)[:2]
+    first.click()
+    second.click()
+    expect(first).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#gallery-bar")).to_be_visible()
+    expect(page.locator("#gallery-selected")).to_have_text("2 selected")
+    in_viewport(page, "#gallery-delete")
+    view_shot(page, "phone-32-gallery-two-selected")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.route("**/api/status", lambda route: route.abort())  # the counts come with the box's answer itself
+    try:
+        page.locator("#gallery-delete").click()
+        expect(card(page, 0).locator(".count")).to_have_text("61 examples")
+    finally:
+        page.unroute("**/api/status")
+    assert asked and asked[0].startswith("Delete 2 examples of \u201cClass 1\u201d?"), asked
+    expect(page.locator("#banner-text")).to_have_text("Deleted 2 examples of \u201cClass 1\u201d.")
+    expect(page.locator('#gallery-classes .chip[data-class="0"] .chip-count')).to_have_text("61")
+    expect(thumbs(page)).to_have_count(61)
+    assert not set(ids) & set(shown_ids(page))
+    expect(page.locator("#gallery-bar")).to_be_hidden()
+    assert served.counts()[0] == 61 and not set(ids) & set(stored_ids(served, 0))
+    dismiss_banner(page)
+    view_shot(page, "phone-33-gallery-after-delete")
+
+
+def test_moving_a_picture_files_it_under_another_class(library_page, library_box):
+    page, served = library_page.page, library_box
+    open_examples(page)
+    expect(thumbs(page)).not_to_have_count(0)
+    before = served.counts()
+    moved = shown_ids(page)[0]
+    thumbs(page).nth(0).click()
+    expect(page.locator("#gallery-selected")).to_have_text("1 selected")
+    expect(page.locator('#gallery-target option[value="0"]')).to_be_disabled()  # not to its own class
+    page.locator("#gallery-target").select_option("3")
+    page.locator("#gallery-move").click()
+    expect(page.locator("#banner-text")).to_have_text("Moved 1 example to \u201cClass 4\u201d.")
+    expect(card(page, 0).locator(".count")).to_have_text(examples_text(before[0] - 1))
+    expect(card(page, 3).locator(".count")).to_have_text(examples_text(before[3] + 1))
+    assert moved not in shown_ids(page)
+    dismiss_banner(page)
+    page.locator('#gallery-classes .chip[data-class="3"]').click()
+    expect(page.locator('#gallery-classes .chip[data-class="3"]')).to_have_attribute("aria-pressed", "true")
+    expect(thumbs(page)).to_have_count(before[3] + 1)
+    assert moved in shown_ids(page) and stored_ids(served, 3)[0] == moved
+    view_shot(page, "phone-34-gallery-moved-to-class-4")
+    # put it back for the tests after this one
+    page.locator(f'#gallery-grid .thumb[data-id="{moved}"]').click()
+    page.locator("#gallery-target").select_option("0")
+    page.locator("#gallery-move").click()
+    expect(card(page, 3).locator(".count")).to_have_text(examples_text(before[3]))
+    assert served.counts() == before
+
+
+def test_the_quality_view_and_a_mix_up_opening_its_pictures(library_page, library_box):
+    page, served = library_page.page, library_box
+    open_examples(page, "quality")
+    rows = page.locator("#quality-list .quality-row")
+    expect(rows).to_have_count(4)
+    quality = served.box.quality()
+    first = quality.classes[0]
+    assert first.confused_with == 1, "the blue boxes taught to class 1 should be taken for class 2"
+    expect(rows.nth(0).locator(".q-score")).to_have_text(f"{round(first.loo_accuracy * 100)}%")
+    expect(rows.nth(0).locator(".q-mistaken")).to_have_text("mistaken for \u201cClass 2\u201d")
+    expect(rows.nth(0).locator(".q-hint")).to_have_text(first.hint)
+    expect(rows.nth(3).locator(".q-score")).to_have_text("\u2013")  # nothing taught: nothing to judge
+    mistakes = quality.cells[(0, 1)]
+    cell = page.locator('#confusion .cell-button[data-taught="0"][data-answered="1"]')
+    expect(cell).to_have_text(str(len(mistakes)))
+    no_horizontal_scroll(page, 360)
+    view_shot(page, "phone-35-quality")
+    page.locator("#confusion").scroll_into_view_if_needed()
+    view_shot(page, "phone-35-quality-mix-ups")
+
+    cell.click()  # the pictures behind the number: the blue boxes under class 1
+    expect(page.locator("#tab-pictures")).to_have_attribute("aria-selected", "true")
+    expect(thumbs(page)).to_have_count(len(mistakes))
+    assert sorted(shown_ids(page)) == sorted(mistakes)
+    expect(page.locator("#gallery-caption")).to_contain_text(
+        "\u201cClass 1\u201d examples the box would take for \u201cClass 2\u201d")
+    expect(page.locator("#gallery-back")).to_be_visible()
+    for i in range(len(mistakes)):
+        thumbs(page).nth(i).click()
+    expect(page.locator("#gallery-target")).to_have_value("1")  # what they were taken for
+    view_shot(page, "phone-36-mix-up-pictures-selected")
+    before = served.counts()
+    page.locator("#gallery-move").click()
+    expect(card(page, 1).locator(".count")).to_have_text(examples_text(before[1] + len(mistakes)))
+    expect(thumbs(page)).to_have_count(0)
+    open_examples(page, "quality")
+    expect(rows.nth(0).locator(".q-score")).to_have_text("100%")
+    expect(page.locator('#confusion .cell-button[data-taught="0"][data-answered="1"]')).to_have_count(0)
+    page.locator("#tab-pictures").click()
+    page.locator("#gallery-back").click()
+    expect(page.locator("#gallery-caption")).to_contain_text("\u201cClass 1\u201d:")
+
+
+def plant_doubtful(served):
+    """A frame the box could not place, kept in its inbox as the loop keeps one (its picture a stored crop)."""
+    loop = served.box.loop
+    picture = served.box.example_crop(stored_ids(served, 2)[0])
+    embedding = np.random.default_rng(7).random(loop.head.dim).astype(np.float32)
+    prediction = dataclasses.replace(loop.head.predict(embedding), status="unknown", class_id=None)
+    for _ in range(50):  # the loop may have kept one of its own a moment ago (min_interval)
+        served.box.inbox.clear()
+        frame = served.box.inbox.consider(time.monotonic(), prediction, embedding, picture)
+        if frame is not None:
+            return frame, picture
+        time.sleep(0.1)
+    pytest.fail("the inbox did not take the planted frame")
+
+
+def test_an_unsure_picture_is_filed_with_one_tap(library_page, library_box):
+    page, served = library_page.page, library_box
+    frame, picture = plant_doubtful(served)
+    expect(page.locator("#inbox-count")).to_have_text("1")
+    open_examples(page, "inbox")
+    item = page.locator(f'#inbox-list .doubt[data-id="{frame}"]')
+    expect(item).to_be_visible()
+    expect(item.locator(".doubt-question")).to_contain_text("Not like anything it was taught")
+    page.wait_for_function("([id]) => document.querySelector(`.doubt[data-id=\"${id}\"] img`).naturalWidth > 0",
+                           arg=[frame])
+    expect(item.locator(".file-as")).to_have_count(4)
+    no_horizontal_scroll(page, 360)
+    view_shot(page, "phone-37-unsure-pictures")
+    before = served.counts()
+    item.locator('.file-as[data-class="2"]').click()
+    expect(page.locator("#banner-text")).to_have_text("Taught \u201cClass 3\u201d with that picture.")
+    expect(item).to_have_count(0)
+    expect(card(page, 2).locator(".count")).to_have_text(examples_text(before[2] + 1))
+    expect(page.locator("#inbox-empty")).to_be_visible()
+    expect(page.locator("#inbox-count")).to_be_hidden()
+    served.box.settle()
+    newest = served.box.examples(2, limit=1).examples[0]
+    assert newest.source == "inbox" and served.box.example_crop(newest.id) == picture
+    view_shot(page, "phone-38-unsure-filed")
+
+
+def test_locking_takes_the_pictures_off_the_page(library_page, library_box):
+    page = library_page.page
+    open_examples(page)
+    expect(thumbs(page)).not_to_have_count(0)
+    page.locator("#lock").click()
+    expect(page.locator("#lock-title")).to_have_text("Locked")
+    expect(thumbs(page)).to_have_count(0)
+    expect(page.locator("#pictures-view .locked-hint")).to_be_visible()
+    unlock_with_pin(page)
+    open_examples(page)
+    expect(thumbs(page)).not_to_have_count(0)
+
+
+def test_the_examples_on_a_desktop(browser, library_box):
+    context = new_context(browser, library_box, DESKTOP)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        unlock_with_pin(page)
+        dismiss_banner(page)
+        open_examples(page)
+        expect(thumbs(page)).to_have_count(48)
+        no_horizontal_scroll(page, 1280)
+        library = page.locator("#library").bounding_box()
+        teach_col = page.locator(".col-teach").bounding_box()
+        assert library["x"] >= teach_col["x"] - 1, "the examples sit in the right-hand column"
+        # the keyboard: the grid is one stop of Tab, the arrows move in it, Space selects
+        expect(page.locator("#gallery-grid .thumb[tabindex='0']")).to_have_count(1)
+        thumbs(page).nth(0).focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press(" ")
+        expect(thumbs(page).nth(1)).to_have_attribute("aria-selected", "true")
+        expect(thumbs(page).nth(0)).to_have_attribute("aria-selected", "false")
+        columns = page.evaluate("""() => { const items = [...document.querySelectorAll('#gallery-grid .thumb')];
+            return items.filter((li) => li.offsetTop === items[0].offsetTop).length; }""")
+        assert columns > 4, f"{columns} columns on a desktop"
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+        expect(thumbs(page).nth(1 + columns)).to_have_attribute("aria-selected", "true")
+        assert page.evaluate("document.activeElement.dataset.id") == str(shown_ids(page)[1 + columns])
+        expect(page.locator("#gallery-selected")).to_have_text("2 selected")
+        view_shot(page, "desktop-39-examples")
+        page.locator("#gallery-unselect").click()
+        expect(page.locator("#gallery-bar")).to_be_hidden()
         tab.close()
     finally:
         context.close()

@@ -251,8 +251,14 @@ POST_ROUTES = [
     ("/api/clear-all", {"confirm": True}),
     ("/api/rename", {"class": 0, "name": "Hacked"}),
     ("/api/import", None),  # body: an export of an empty head (see request_for)
+    ("/api/examples/delete", {"ids": [1, 2]}),
+    ("/api/examples/move", {"ids": [1], "class": 1}),
+    ("/api/doubtful/file", {"id": 1, "class": 0}),
 ]
-PROTECTED = [("POST", path, payload) for path, payload in POST_ROUTES] + [("GET", "/api/export", None)]
+# reading the stored pictures (examples and doubtful frames) also needs an unlocked page
+PROTECTED_GETS = ["/api/export", "/api/examples?class=0", "/api/examples/1.jpg", "/api/doubtful",
+                  "/api/doubtful/1.jpg"]
+PROTECTED = [("POST", path, payload) for path, payload in POST_ROUTES] + [("GET", p, None) for p in PROTECTED_GETS]
 
 
 def request_for(client, box, method, path, payload, **kwargs):
@@ -278,6 +284,7 @@ def test_a_locked_page_cannot_change_anything(client, taught, method, path, payl
     assert response.status_code == 401
     assert "unlock" in error_of(response)
     assert not response.data.startswith(b"PK")  # no export was given out
+    assert not response.data.startswith(JPEG_MAGIC) and b"/api/examples/" not in response.data  # nor a picture
     assert_nothing_changed(taught, before)
 
 
@@ -316,6 +323,7 @@ def test_export_is_a_download_for_an_unlocked_page(client, taught):
 
 
 OPEN_ROUTES = [("GET", "/api/status"), ("GET", "/"), ("GET", "/api/frame.jpg"), ("GET", "/api/unlock/pair"),
+               ("GET", "/api/quality"),
                ("POST", "/api/unlock/pin"), ("POST", "/api/unlock/pair"), ("POST", "/api/lock"),
                ("POST", "/api/sim/button"), ("POST", "/api/sim/source")]
 ALL_ROUTES = [(m, p, None) for m, p in OPEN_ROUTES] + PROTECTED
@@ -673,7 +681,8 @@ def test_class_numbers_are_checked(client, taught, path, extra, value):
 
 
 BODY_ROUTES = ["/api/teach/start", "/api/clear", "/api/clear-all", "/api/rename", "/api/unlock/pin",
-               "/api/sim/button", "/api/sim/source"]
+               "/api/sim/button", "/api/sim/source", "/api/examples/delete", "/api/examples/move",
+               "/api/doubtful/file"]
 MALFORMED = [
     pytest.param(b"{", "application/json", id="broken-json"),
     pytest.param(b"[0, 1]", "application/json", id="json-list"),
@@ -1188,7 +1197,7 @@ def test_the_simulated_panel_works_on_the_box_itself_and_for_an_unlocked_browser
 DEEP = b"[" * 100_000 + b"]" * 100_000
 EVERY_POST = ["/api/teach/start", "/api/teach/stop", "/api/undo", "/api/clear", "/api/clear-all", "/api/rename",
               "/api/unlock/pin", "/api/unlock/pair", "/api/unlock/pair/cancel", "/api/lock", "/api/sim/button",
-              "/api/sim/source"]
+              "/api/sim/source", "/api/examples/delete", "/api/examples/move", "/api/doubtful/file"]
 
 
 @pytest.mark.parametrize("path", EVERY_POST)

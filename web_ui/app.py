@@ -9,11 +9,11 @@ from typing import Optional
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from device.box import Box
+from device.box import Box, NoLibrary, StorageBusy
 from device.config import WebConfig
 from device.errors import TeachboxError
 
-from . import auth, simulation, status, teaching
+from . import auth, examples, simulation, status, teaching
 from .auth import CSRF_HEADER, error
 from .context import EXTENSION, Services
 from .frames import FrameTap
@@ -52,7 +52,7 @@ def create_app(test_config: Optional[dict] = None, *, box: Box, web: Optional[We
     app.extensions[EXTENSION] = Services(box=box, web=web, frames=FrameTap(box), pins=pins or PinGuard(),
                                          unlocks=unlocks or Unlocks(), host_names=allowed_hosts(web.allowed_hosts))
     app.before_request(auth.guard)
-    for blueprint in (status.bp, auth.bp, teaching.bp, simulation.bp):
+    for blueprint in (status.bp, auth.bp, teaching.bp, examples.bp, simulation.bp):
         app.register_blueprint(blueprint)
     _error_handlers(app)
     return app
@@ -70,6 +70,14 @@ def _error_handlers(app: Flask) -> None:
     @app.errorhandler(TeachboxError)
     def teachbox_error(exc: TeachboxError):
         return error(400, str(exc))
+
+    @app.errorhandler(NoLibrary)
+    def no_library(exc: NoLibrary):
+        return error(404, str(exc))
+
+    @app.errorhandler(StorageBusy)
+    def storage_busy(exc: StorageBusy):
+        return error(503, str(exc))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 from flask import abort, request
 
@@ -32,3 +32,51 @@ def class_number(data: dict, num_classes: int, *, required: bool = True) -> Opti
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < num_classes:
         abort(400, f"'class' must be a class number from 0 to {num_classes - 1}, not {value!r}")
     return value
+
+
+MAX_ID = (1 << 62) - 1  # ids past this are not ids (SQLite's integers end at 2**63)
+
+
+def whole_number(value: object) -> bool:
+    """A JSON whole number (``true`` is not one, nor is ``1.0``)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def id_list(data: dict, most: int, *, key: str = "ids") -> List[int]:
+    """``data[key]``: a list of 1 to ``most`` positive whole numbers (example ids)."""
+    ids = data.get(key)
+    if not isinstance(ids, list) or not ids:
+        abort(400, f"'{key}' must be a list of example ids (whole numbers from 1), not {_shown(ids)}")
+    if len(ids) > most:
+        abort(400, f"at most {most} examples at a time, not {len(ids)}: send them in parts")
+    bad = [i for i in ids if not whole_number(i) or not 1 <= i <= MAX_ID]
+    if bad:
+        abort(400, f"example ids are whole numbers from 1, not {_shown(bad[0])}")
+    return ids
+
+
+def positive_id(data: dict, key: str = "id") -> int:
+    """``data[key]`` as a positive whole number."""
+    value = data.get(key)
+    if not whole_number(value) or not 1 <= value <= MAX_ID:
+        abort(400, f"'{key}' must be a whole number from 1, not {_shown(value)}")
+    return value
+
+
+def query_number(name: str, *, low: int, high: int, default: Optional[int] = None,
+                 required: bool = False) -> Optional[int]:
+    """The query argument ``name`` as a whole number from ``low`` to ``high`` (``default`` when absent)."""
+    text = request.args.get(name)
+    if text is None or (text == "" and not required):
+        if required:
+            abort(400, f"the query needs '{name}' (a whole number from {low} to {high})")
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not low <= int(text) <= high:
+        abort(400, f"'{name}' must be a whole number from {low} to {high}, not {_shown(text)}")
+    return int(text)
+
+
+def _shown(value: object, most: int = 40) -> str:
+    """``repr`` of a value for an error message, cut short (a request may send megabytes)."""
+    text = repr(value)
+    return text if len(text) <= most else text[:most] + "\u2026"

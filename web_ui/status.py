@@ -20,8 +20,16 @@ def index():
 
 @bp.get("/api/status")
 def status():
-    snapshot = services().box.snapshot()
-    return jsonify(status_json(snapshot, auth_json(snapshot)))
+    return jsonify(current_status())
+
+
+def current_status() -> dict:
+    """The status JSON (also the answer of every change to the examples, so counts follow at once)."""
+    box = services().box
+    snapshot = box.snapshot()
+    frames = box.doubtful()
+    doubtful = {"count": len(frames), "newest": frames[0].id if frames else None}
+    return status_json(snapshot, auth_json(snapshot), doubtful)
 
 
 @bp.get("/api/frame.jpg")

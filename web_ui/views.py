@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Optional
+from typing import Callable, Iterable, Optional
 
-from device.box import BoxSnapshot
+from device.box import BoxSnapshot, ExamplePage, LibraryStatus, QualityReport
 from device.vocab import AnswerState
 
+MAX_CELL_IDS = 500  # example ids listed per confusion cell (as many as one delete or move takes)
 
-def status_json(snapshot: BoxSnapshot, auth: dict) -> dict:
+
+def status_json(snapshot: BoxSnapshot, auth: dict, doubtful: Optional[dict] = None) -> dict:
     loop = snapshot.loop
     status = {
         "answer": loop.answer_name if loop.state == AnswerState.OK else loop.state,
@@ -30,6 +32,8 @@ def status_json(snapshot: BoxSnapshot, auth: dict) -> dict:
         **loop.model,
         "auth": auth,
         "simulated": snapshot.panel is not None and snapshot.panel.simulated,
+        "library": library_json(snapshot.library),
+        "doubtful": doubtful,
     }
     if snapshot.panel is not None:
         panel = snapshot.panel
@@ -44,3 +48,40 @@ def pairing_json(snapshot: BoxSnapshot, own_request: Optional[str]) -> Optional[
     if pending is None:
         return None
     return {"code": pending.code + 1, "expires_in": round(pending.expires_in, 1), "mine": pending.id == own_request}
+
+
+def library_json(library: Optional[LibraryStatus]) -> Optional[dict]:
+    """How full the examples library is (``None``: this box keeps no examples)."""
+    if library is None:
+        return None
+    return {"examples": library.examples, "bytes": library.bytes, "max_bytes": library.max_bytes,
+            "max_per_class": library.max_per_class, "unwritten": library.unwritten, "notice": library.notice,
+            "saving_error": library.saving_error}
+
+
+def examples_json(page: ExamplePage, class_id: int, thumb: Callable[[int], str]) -> dict:
+    """A page of a class's examples, newest first; ``next`` is the ``before`` of the next page."""
+    return {"class": class_id, "next": page.next,
+            "examples": [{"id": e.id, "class": e.class_id, "taken": round(e.taken, 3), "source": e.source,
+                          "thumb": thumb(e.id) if e.has_crop else None} for e in page.examples]}
+
+
+def quality_json(report: QualityReport) -> dict:
+    """Leave-one-out quality per class, the confusion matrix and the example ids of its cells."""
+    cells = [{"class": true, "answered": answered, "count": len(ids), "ids": list(ids[:MAX_CELL_IDS])}
+             for (true, answered), ids in sorted(report.cells.items())]
+    return {"classes": [{"class": q.class_id, "name": q.name, "examples": q.examples, "correct": q.correct,
+                         "loo_accuracy": q.loo_accuracy, "confused_with": q.confused_with, "hint": q.hint}
+                        for q in report.classes],
+            "confusion": [list(row) for row in report.confusion], "cells": cells}
+
+
+def doubtful_json(frames: Iterable, thumb: Callable[[int], str]) -> dict:
+    """The frames the box was unsure of, newest first (the best two classes and their cosine scores)."""
+    return {"frames": [{"id": f.id, "thumb": thumb(f.id), "best": f.best, "best_score": _score(f.best_score),
+                        "runner_up": f.runner_up, "runner_up_score": _score(f.runner_up_score),
+                        "answer": f.answer, "reason": f.reason} for f in frames]}
+
+
+def _score(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(float(value), 4)

@@ -14,6 +14,7 @@ import { renderActions, initActions } from './actions.js';
 import { renderLock, initAuth } from './auth.js';
 import { renderPanel } from './panel.js';
 import { renderDetails } from './details.js';
+import { renderLibrary, initLibrary } from './library.js';
 
 const body = document.body;
 const conn = $('conn');
@@ -38,7 +39,8 @@ function render() {
   body.classList.remove('loading');
   body.classList.toggle('locked', !state.unlocked);
   body.classList.toggle('unlocked', state.unlocked);
-  for (const part of [renderAnswer, renderLive, renderClasses, renderActions, renderLock, renderPanel, renderDetails]) {
+  for (const part of [renderAnswer, renderLive, renderClasses, renderActions, renderLock, renderLibrary, renderPanel,
+    renderDetails]) {
     try {
       part(s);
     } catch (e) {
@@ -65,5 +67,6 @@ initBanner();
 initLive();
 initActions();
 initAuth();
+initLibrary();
 initPage();
 startPolling();

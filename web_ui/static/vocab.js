@@ -10,7 +10,11 @@ const FALLBACK = {
   led_patterns: {
     BOOT: 'boot', FAULT: 'fault', COUNTDOWN: 'countdown', PAIRING: 'pairing', FEEDBACK: 'feedback',
     TEACHING: 'teaching', ANSWER: 'answer', OFF: 'off'
-  }
+  },
+  // why the box kept a doubtful frame, and where a stored example came from (device/inbox.py,
+  // device/library.py); the server does not render these two yet, so these values are used
+  doubt_reasons: { CLOSE: 'close', UNKNOWN: 'unknown' },
+  example_sources: { BUTTON: 'button', PHONE: 'phone', INBOX: 'inbox', IMPORT: 'import', MIGRATED: 'migrated' }
 };
 
 function fromPage() {
@@ -41,4 +45,6 @@ export const ANSWER = VOCAB.answer_states;
 export const BUTTON = VOCAB.buttons;
 export const PAIR = VOCAB.pair_states;
 export const LED = VOCAB.led_patterns;
+export const REASON = VOCAB.doubt_reasons;
+export const SOURCE = VOCAB.example_sources;
 export default VOCAB;
