@@ -127,7 +127,7 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
     services = {"inbox": inbox, "switcher": switcher, "model_dirs": config.model_dirs,
                 "model_pinned": ("the config file sets [model] path, so the model is changed there"
                                  if config.model.path else None),
-                "load_model": lambda path: Embedder(path, num_threads=config.threads)}
+                "load_model": lambda path: Embedder(path, num_threads=config.threads), "clock": clock}
     if config.panel.gpio == "off":
         return Box(loop, **services)
     pairing = PairingBroker(len(config.panel.class_buttons), clock=clock)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 
 from .errors import ForeignStateError, PanelError, StateError, TeachboxError
 from .head import validate_class_name
-from .inbox import DoubtfulFrame, DoubtfulInbox
+from .inbox import DoubtfulFrame, DoubtfulInbox, FrameGoneError
 from .library import ExampleInfo, LibraryReader
 from .loop import LoopSnapshot, TeachLoop
 from .pairing import PairingBroker, PairRequest
@@ -32,6 +33,9 @@ from .library import LibraryFull, NewExample
 from .storage import decode_head
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Box", "BoxSnapshot", "ClassCount", "ExamplePage", "FrameGoneError", "ImportRefused", "LibraryStatus",
+           "ModelChoice", "NoLibrary", "StorageBusy", "SwitchRefused", "EDIT_TIMEOUT", "MAX_IDS"]
 
 
 class ImportRefused(StateError):
@@ -115,7 +119,8 @@ class Box:
     def __init__(self, loop: TeachLoop, *, panel: Optional[Panel] = None,
                  pairing: Optional[PairingBroker] = None, inbox: Optional[DoubtfulInbox] = None,
                  switcher: Optional[ModelSwitcher] = None, model_dirs: Sequence[Path] = (),
-                 model_pinned: Optional[str] = None, load_model: Optional[Callable[[Path], object]] = None) -> None:
+                 model_pinned: Optional[str] = None, load_model: Optional[Callable[[Path], object]] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.loop = loop
         self.panel = panel
         self.pairing = pairing
@@ -124,6 +129,7 @@ class Box:
         self._model_dirs = tuple(Path(d) for d in model_dirs)
         self._model_pinned = model_pinned  # why the phone may not switch the model, if it may not
         self._load_model = load_model
+        self._clock = clock
         keeper = loop.keeper
         self._reader = None if keeper is None else LibraryReader(keeper.library)
         self._quality_lock = threading.Lock()
@@ -323,6 +329,14 @@ class Box:
         self.loop.head.check_class(class_id)
         frame = self._inbox().take(frame_id)
         self.loop.teach_example(class_id, frame.embedding, frame.thumbnail(), source="inbox")
+
+    def dismiss_doubtful(self, frame_id: int) -> None:
+        """Throw a doubtful frame away without filing it (:class:`FrameGoneError` when it is gone)."""
+        self._inbox().take(frame_id)
+
+    def seconds_ago(self, when: float) -> float:
+        """How long ago a doubtful frame's ``time`` was (the box's own clock)."""
+        return max(0.0, self._clock() - when)
 
     def _library_reader(self) -> LibraryReader:
         if self._reader is None:

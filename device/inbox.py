@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import TeachboxError
 from .head import STATUS_EMPTY, STATUS_OK, STATUS_UNKNOWN, Prediction
+from .vocab import DoubtReason
 
 # At the head's default temperature (0.05) a 0.05 cosine lead is a logit lead of 1: the
 # best class is only e (about 2.7) times as likely as the runner-up, 73/27 between the
@@ -39,8 +40,8 @@ DEFAULT_MIN_INTERVAL = 3.0
 # cosine at or above which a frame is "the same view" as the last one kept
 DEFAULT_DUPLICATE_SIMILARITY = 0.98
 
-REASON_CLOSE = "close"  # the two best classes scored within the margin
-REASON_UNKNOWN = "unknown"  # the head answered "unknown"
+REASON_CLOSE = DoubtReason.CLOSE  # the two best classes scored within the margin
+REASON_UNKNOWN = DoubtReason.UNKNOWN  # the head answered "unknown"
 
 Answer = Union[int, str]  # a class id, or "unknown" / "nothing-learned" (as device.loop shows it)
 ThumbnailSource = Union[bytes, bytearray, memoryview, Callable[[], bytes], None]

@@ -262,6 +262,7 @@ class ExampleKeeper:
             self._rebuild(library)
             return
         part.hold.in_library = True
+        self.notice = None  # what a cap refused before is no longer the news
         with self._lock:
             self._queued.remove(part)
         self._written(library)

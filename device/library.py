@@ -36,13 +36,14 @@ import numpy as np
 
 from .atomic import fsync_dir
 from .errors import StateError, TeachboxError
+from .vocab import ExampleSource
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "examples.db"
 BACKUP_SUFFIX = ".bak"
 SCHEMA_VERSION = 1
-SOURCES = ("button", "phone", "inbox", "import", "migrated")
+SOURCES = tuple(source.value for source in ExampleSource)
 EMBEDDING_DTYPES = {"uint8", "int8", "float16", "float32"}
 MAX_DIM = 4096
 

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 from .keeper import ExampleKeeper, decode_jpeg
 from .library import LibraryReader
 from .storage import model_identity
+from .vocab import SwitchState
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class ModelSwitcher:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 raise RuntimeError("a model switch is already going on")
-            self._progress = SwitchProgress(embedder.model_path.name, "embedding", 0, 0)
+            self._progress = SwitchProgress(embedder.model_path.name, SwitchState.EMBEDDING, 0, 0)
             self._thread = threading.Thread(target=self._run, args=(embedder, swap), name="teachbox-reembed",
                                             daemon=True)
             self._thread.start()
@@ -103,18 +104,18 @@ class ModelSwitcher:
                     vectors.append((example_id, embedder.to_stored(embedder.infer(embedder.prepare(picture)))))
                 self.keeper.writer.submit(lambda library, v=vectors: library.add_embeddings(v, model=identity.sha256))
                 done = min(total, first + CHUNK)
-                self._progress = SwitchProgress(name, "embedding", done, total)
+                self._progress = SwitchProgress(name, SwitchState.EMBEDDING, done, total)
                 if time.monotonic() - last_log >= 5:
                     log.info("embedding with %s: %d of %d", name, done, total)
                     last_log = time.monotonic()
             self.keeper.switch_model(embedder, swap=self._swap if swap else None).result()
         except Exception as exc:  # a failed switch leaves the box on its old model
             log.error("switching to %s failed (%s); the box goes on with the model it had", name, exc)
-            self._progress = SwitchProgress(name, "failed", 0, 0, str(exc))
+            self._progress = SwitchProgress(name, SwitchState.FAILED, 0, 0, str(exc))
             return
         finally:
             reader.close()
         log.info("now using %s: %d stored examples embedded in %.1f s", name, total, time.monotonic() - started)
-        self._progress = SwitchProgress(name, "done", total, total)
+        self._progress = SwitchProgress(name, SwitchState.DONE, total, total)
         if self._on_done is not None:
             self._on_done(embedder)

@@ -52,12 +52,34 @@ class LedPattern(Vocabulary):
     OFF = "off"
 
 
+class DoubtReason(Vocabulary):
+    CLOSE = "close"  # the two best classes scored almost alike
+    UNKNOWN = "unknown"  # the head answered "unknown"
+
+
+class ExampleSource(Vocabulary):
+    BUTTON = "button"  # a class button on the box
+    PHONE = "phone"  # held on the page
+    INBOX = "inbox"  # a doubtful frame filed on the page
+    IMPORT = "import"
+    MIGRATED = "migrated"  # carried over from an older box's head.npz
+
+
+class SwitchState(Vocabulary):
+    EMBEDDING = "embedding"
+    DONE = "done"
+    FAILED = "failed"
+
+
 VOCABULARIES: Dict[str, Type[Vocabulary]] = {
     "camera_states": CameraState,
     "answer_states": AnswerState,
     "buttons": Button,
     "pair_states": PairState,
     "led_patterns": LedPattern,
+    "doubt_reasons": DoubtReason,
+    "example_sources": ExampleSource,
+    "switch_states": SwitchState,
 }
 
 

@@ -13,8 +13,8 @@ WEB_UI = sorted((REPO / "web_ui").glob("*.py"))
 ALL_CODE = sorted((REPO / "device").glob("*.py")) + WEB_UI + sorted((REPO / "scripts").glob("*.py"))
 # what the page may use of the box: its public API, its config, errors and vocabularies
 BOX_API = {"device.box", "device.config", "device.errors", "device.pairing", "device.vocab", "device.atomic"}
-# and single names of other modules: the error the box raises for a doubtful frame that is gone
-BOX_API_NAMES = {"device.inbox": {"FrameGoneError"}}
+# and single names of other modules (none at present)
+BOX_API_NAMES: dict = {}
 
 
 def tree(path):

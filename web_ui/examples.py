@@ -14,8 +14,7 @@ from typing import Optional
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from device.box import MAX_IDS
-from device.inbox import FrameGoneError
+from device.box import MAX_IDS, FrameGoneError
 
 from .auth import error, protected
 from .context import services
