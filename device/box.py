@@ -238,7 +238,9 @@ class Box:
 
     def rename(self, class_id: int, name: object) -> str:
         self.loop.head.check_class(class_id)
-        return self.loop.rename(class_id, validate_class_name(name))
+        name = self.loop.rename(class_id, validate_class_name(name))
+        self.settle()  # stored before this returns
+        return name
 
     # -- the model -----------------------------------------------------------------------------
     def models(self) -> List[ModelChoice]:
