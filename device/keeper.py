@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from .learned import head_from_library, migrate_head_state
-from .library import ExampleLibrary, LibraryFull, LibraryWriter, NewExample
+from .library import BACKUP_SUFFIX, ExampleLibrary, LibraryFull, LibraryWriter, NewExample
 from .storage import ModelIdentity, StateStore
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 MODEL_CHOICE_KEY = "model"  # the model file chosen on the phone (library meta)
 JPEG_QUALITY = 85  # a 224x224 crop is about 9 KB
 FLUSH_AFTER = 5.0  # seconds of a long hold written at a time
+BACKUP_EVERY = 3600.0  # seconds: a changed library is copied to examples.db.bak at most this often
 
 
 def encode_jpeg(crop, quality: int = JPEG_QUALITY) -> bytes:
@@ -94,7 +95,7 @@ class ExampleKeeper:
                  to_stored: Callable[[np.ndarray], np.ndarray], from_stored: Callable[[np.ndarray], np.ndarray],
                  head_options: Optional[Dict[str, object]] = None, flush_after: float = FLUSH_AFTER,
                  retry: float = 5.0, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, backup_every: float = BACKUP_EVERY) -> None:
         self.library = library
         self.model = model
         self._to_stored = to_stored
@@ -113,7 +114,12 @@ class ExampleKeeper:
         self.notice: Optional[str] = None  # the last thing a cap refused, for the page
         self.changes = 0  # bumps after every write: readers (quality, gallery) can tell
         self.size_bytes = library.size_bytes()
+        self.backup_every = backup_every
+        self._backed_up = monotonic()
+        self._changed_since_backup = False
         self.writer = LibraryWriter(library, retry=retry)
+        if not library.path.with_name(library.path.name + BACKUP_SUFFIX).exists():
+            self.writer.submit(self._backup)  # the good copy a damaged database is replaced by
 
     def __repr__(self) -> str:
         return f"<ExampleKeeper {self.library.path} queued={len(self._queued)} open={self._open is not None}>"
@@ -277,6 +283,18 @@ class ExampleKeeper:
     def _written(self, library: ExampleLibrary) -> None:
         self.size_bytes = library.size_bytes()
         self.changes += 1
+        self._changed_since_backup = True
+        if self._monotonic() - self._backed_up >= self.backup_every:
+            self._backup(library)
+
+    def _backup(self, library: ExampleLibrary) -> None:
+        try:
+            library.backup()
+        except (OSError, sqlite3.Error) as exc:  # the next change tries again; the database itself is fine
+            log.warning("could not copy the examples library to its backup: %s", exc)
+            return
+        self._backed_up = self._monotonic()
+        self._changed_since_backup = False
 
     def _rebuild(self, library: ExampleLibrary, *, keep_names: bool = True) -> None:
         """The head of what is stored plus what is not written yet, given to the loop."""
@@ -379,6 +397,8 @@ class ExampleKeeper:
     def close(self, timeout: float = 10.0) -> bool:
         """Write what is left; ``True`` if everything taught is stored."""
         self.flush()
+        if self._changed_since_backup:
+            self.writer.submit(self._backup)
         written = self.writer.close(timeout)
         if not written:
             log.error("%d examples could not be written to %s: %s", self.pending, self.library.path,

@@ -488,3 +488,22 @@ def test_killed_at_random_moments_while_teaching_deleting_and_undoing_it_keeps_a
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
     assert len(history) > 8 and sum(history[-1].values()) > 0
+
+
+def test_a_damaged_library_is_set_aside_and_the_last_good_copy_used(tmp_path, embedder, caplog):
+    box = make_box(tmp_path, embedder)
+    teach(box, 1, 3)
+    box.close()  # a changed library is copied to its backup when the box stops (and hourly while it runs)
+    database = tmp_path / "examples.db"
+    data = bytearray(database.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # the card garbles the first page
+    database.write_bytes(bytes(data))
+    for wal in ("examples.db-wal", "examples.db-shm"):
+        (tmp_path / wal).unlink(missing_ok=True)
+    again = make_box(tmp_path, embedder)
+    try:
+        assert counts(again)[1] == 3
+        assert "was damaged" in caplog.text and "last good backup" in caplog.text
+        assert [p.name for p in tmp_path.glob("examples.db.damaged-*")]  # moved aside, never deleted
+    finally:
+        again.close()
