@@ -475,6 +475,7 @@ def test_killed_at_random_moments_while_teaching_deleting_and_undoing_it_keeps_a
             process.send_signal(signal.SIGKILL)
         finally:
             process.wait(30)
+        lines += process.stdout.read().splitlines(keepends=True)  # what it said before it died
         if history:  # what the last run stored, or that plus the change it was making when killed
             assert plausible(history[-1], in_flight, state_of(lines[0])), (history[-1], in_flight, lines[0])
         in_flight = None
