@@ -201,10 +201,15 @@ def _check_taken(value: object, what: str) -> float:
     return taken
 
 
-def _check_source(value: object, what: str) -> str:
-    if not isinstance(value, str) or value not in SOURCES:
-        raise ExportError(f"{what} has the source {_shown(value)}; sources are {', '.join(SOURCES)}")
+def _check_choice(value: object, choices, message: str) -> str:
+    """``value`` if it is one of ``choices``; else :class:`ExportError` with ``message`` (``{value}`` filled in)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ExportError(message.format(value=_shown(value)))
     return value
+
+
+def _check_source(value: object, what: str) -> str:
+    return _check_choice(value, SOURCES, f"{what} has the source {{value}}; sources are {', '.join(SOURCES)}")
 
 
 def _check_crop(data: bytes, what: str) -> bytes:
@@ -216,9 +221,8 @@ def _check_crop(data: bytes, what: str) -> bytes:
 
 
 def _check_dtype(value: object, what: str) -> str:
-    if not isinstance(value, str) or value not in EMBEDDING_DTYPES:
-        raise ExportError(f"{what} has a vector of type {_shown(value)}; types are {', '.join(_DTYPES)}")
-    return value
+    return _check_choice(value, EMBEDDING_DTYPES,
+                         f"{what} has a vector of type {{value}}; types are {', '.join(_DTYPES)}")
 
 
 # -- encoding ----------------------------------------------------------------------------------------

@@ -82,8 +82,8 @@ def hold_figures(state: Path, model_path: Path) -> dict:
     from device.camera import SyntheticCamera
     from device.library import ExampleLibrary
 
-    box = build_box(box_config(state, model={"path": str(model_path)}, teaching={"rate": 4.0, "duplicate_similarity": 1.0}),
-                    simulate=True, camera=SyntheticCamera(fps=30))
+    config = box_config(state, model={"path": str(model_path)}, teaching={"rate": 4.0, "duplicate_similarity": 1.0})
+    box = build_box(config, simulate=True, camera=SyntheticCamera(fps=30))
     adds = []
     real_add = ExampleLibrary.add
 
@@ -138,7 +138,8 @@ def main() -> int:
     e, f = figures["empty"], figures["full"]
     print(f"start-up      empty: build {e['build_s']:.2f} s, first answer {e['first_answer_s']:.2f} s, "
           f"RSS {e['rss_mb']:.0f} MB")
-    print(f"              {f['examples']} examples: build {f['build_s']:.2f} s, first answer {f['first_answer_s']:.2f} s, "
+    print(f"              {f['examples']} examples: build {f['build_s']:.2f} s, "
+          f"first answer {f['first_answer_s']:.2f} s, "
           f"RSS {f['rss_mb']:.0f} MB  (ratio {f['first_answer_s'] / e['first_answer_s']:.2f}x)")
     print(f"stored        {figures['bytes_per_example']} bytes per example (database file / examples)")
     print(f"10 s hold     {figures['hold_examples']} examples in {figures['hold_transactions']} transactions "

@@ -265,8 +265,9 @@ def test_quality_is_measured_on_the_stored_examples(tmp_path, embedder, coil100)
         box.close()
 
 
-KILLED = textwrap.dedent("""
-    import sys, time
+# a box in a process of its own, to be killed: the start both scripts share
+BOX_PROCESS = textwrap.dedent("""
+    import json, sys, time
     sys.path.insert(0, {tests!r})
     from conftest import Clock, box_config
     from device.app import build_box
@@ -274,6 +275,9 @@ KILLED = textwrap.dedent("""
     from device.embedder import Embedder
     box = build_box(box_config({state!r}), simulate=True, camera=SyntheticCamera(fps=0),
                     embedder=Embedder({model!r}, num_threads=1), clock=Clock())
+""")
+
+KILLED = BOX_PROCESS + textwrap.dedent("""
     for burst in range({bursts}):
         box.loop.teach_next(burst % 4, 3)
         for _ in range(4):
@@ -407,15 +411,7 @@ def test_a_model_switch_that_cannot_be_done_says_why_and_changes_nothing(tmp_pat
         box.close()
 
 
-CHURN = textwrap.dedent("""
-    import json, sys
-    sys.path.insert(0, {tests!r})
-    from conftest import Clock, box_config
-    from device.app import build_box
-    from device.camera import SyntheticCamera
-    from device.embedder import Embedder
-    box = build_box(box_config({state!r}), simulate=True, camera=SyntheticCamera(fps=0),
-                    embedder=Embedder({model!r}, num_threads=1), clock=Clock())
+CHURN = BOX_PROCESS + textwrap.dedent("""
     def stored():
         assert box.loop.keeper.settle()
         print(json.dumps(box.loop.keeper.library.counts()), flush=True)
