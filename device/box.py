@@ -365,7 +365,7 @@ class Box:
 
     # -- moving what was learned ----------------------------------------------------------------
     def export_state(self) -> bytes:
-        """Every stored example (crops, embeddings, classes, names) and the model: the file :meth:`import_state` takes."""
+        """Every stored example (crops, embeddings, classes, names) and the model, for :meth:`import_state`."""
         return encode_export(self._export_contents())
 
     def _export_contents(self) -> ExportContents:
