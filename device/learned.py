@@ -32,9 +32,8 @@ def head_from_library(library: ExampleLibrary, model: ModelIdentity, *, num_clas
     them (nothing learned is dropped); names come from the library where it has them.
     """
     decode = decode or (lambda vector: vector)
-    examples = list(library.embeddings(model.sha256, model.dim))
     seeds = library.seeds(model.sha256, model.dim)
-    used = [class_id for _, class_id, _ in examples] + list(seeds)
+    used = list(library.counts()) + list(seeds)
     classes = max([num_classes] + [c + 1 for c in used])
     head = NearestCentroidHead(model.dim, classes, **options)
     for class_id, name in library.names().items():
@@ -42,7 +41,7 @@ def head_from_library(library: ExampleLibrary, model: ModelIdentity, *, num_clas
             head.rename(class_id, name)
     for class_id, (sums, count) in seeds.items():
         head.add_sums(class_id, sums, count)
-    for _, class_id, vector in examples:
+    for _, class_id, vector in library.embeddings(model.sha256, model.dim):  # streamed: memory stays flat
         head.teach(class_id, decode(vector))
     head.generation = 0
     return head

@@ -446,13 +446,20 @@ class ExampleLibrary:
             return dict(self._db.execute("SELECT model, COUNT(*) FROM embeddings GROUP BY model"))
 
     def embeddings(self, model: str, dim: int) -> Iterator[Tuple[int, int, np.ndarray]]:
-        """``(example id, class, vector)`` of every example embedded with ``model``, oldest first."""
+        """``(example id, class, vector)`` of every example embedded with ``model``, oldest first.
+
+        Read in chunks (a few hundred rows in memory at a time), under the library's lock.
+        """
         with self._lock:
-            rows = self._db.execute(
+            cursor = self._db.execute(
                 "SELECT e.id, e.class, m.dtype, m.vector FROM examples e JOIN embeddings m ON m.example = e.id "
-                "WHERE m.model = ? ORDER BY e.id", (model,)).fetchall()
-        for example_id, class_id, dtype, vector in rows:
-            yield example_id, class_id, decode_vector(dtype, vector, dim)
+                "WHERE m.model = ? ORDER BY e.id", (model,))
+            while True:
+                rows = cursor.fetchmany(256)
+                if not rows:
+                    break
+                for example_id, class_id, dtype, vector in rows:
+                    yield example_id, class_id, decode_vector(dtype, vector, dim)
 
     def missing_embeddings(self, model: str) -> List[int]:
         """Examples with a crop but no embedding under ``model`` (what a model switch must embed)."""

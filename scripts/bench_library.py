@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -40,7 +41,7 @@ box.close()
 """
 
 
-def fill(state: Path, n: int, model_path: Path) -> None:
+def fill(state: Path, n: int, model_path: Path, folder: Optional[Path] = None) -> None:
     import numpy as np
 
     from device.camera import SyntheticCamera
@@ -50,7 +51,13 @@ def fill(state: Path, n: int, model_path: Path) -> None:
     from device.storage import model_identity
 
     embedder = Embedder(model_path, num_threads=2)
-    camera = SyntheticCamera(fps=0)
+    if folder is not None:
+        from device.camera import FolderCamera
+
+        camera = FolderCamera(folder)
+        camera.open()
+    else:
+        camera = SyntheticCamera(fps=0)
     crops = [embedder.prepare(camera.read()) for _ in range(50)]
     jpegs = [encode_jpeg(c) for c in crops]
     vectors = [embedder.to_stored(embedder.infer(c)) for c in crops]
@@ -123,13 +130,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=int, default=5000)
     parser.add_argument("--model", type=Path)
+    parser.add_argument("--folder", type=Path, help="crops from these photos (default: the synthetic scene)")
     args = parser.parse_args()
     from conftest import _model_candidates
 
     model_path = args.model or next(p for p in _model_candidates() if p.is_file())
     with tempfile.TemporaryDirectory() as tmp:
         empty, full, hold = Path(tmp, "empty"), Path(tmp, "full"), Path(tmp, "hold")
-        fill(full, args.examples, model_path)
+        fill(full, args.examples, model_path, args.folder)
         size = (full / "examples.db").stat().st_size
         figures = {"empty": start_figures(empty, model_path), "full": start_figures(full, model_path)}
         figures["bytes_per_example"] = round(size / args.examples)
