@@ -66,10 +66,15 @@ class Served:
 
 
 @contextlib.contextmanager
-def served_box(model_path, state):
-    """A box as `teachbox run --simulate` builds it, its loop running and its page served."""
+def served_box(model_path, state, *, model_dir=None):
+    """A box as `teachbox run --simulate` builds it, its loop running and its page served.
+
+    ``model_dir``: the box finds its models in this folder (so the phone may switch among
+    them) instead of being given ``model_path`` (which pins the model).
+    """
+    model = {"dir": str(model_dir)} if model_dir else {"path": str(model_path)}
     config = (Config()
-              .override("model", path=str(model_path), threads=2)
+              .override("model", threads=2, **model)
               .override("storage", state_dir=str(state))
               .override("camera", source="synthetic")
               .override("web", host="127.0.0.1", port=0, pin=PIN))
@@ -296,7 +301,7 @@ def api_status(page):
 
 STATIC = REPO / "web_ui" / "static"
 VOCABULARY = ("online", "offline", "starting", "nothing-learned", "function", "pending", "approved", "cancelled",
-              "unknown", "boot", "fault", "countdown", "pairing", "feedback")
+              "unknown", "boot", "fault", "countdown", "pairing", "feedback", "embedding", "migrated")
 
 
 def test_an_installed_box_gets_every_file_of_the_page():
@@ -323,15 +328,21 @@ def test_an_installed_box_gets_every_file_of_the_page():
 
 
 def test_the_page_spells_the_box_vocabulary_in_one_place():
-    """State words come from the template's #vocab (vocab.js); no other module re-types them."""
+    """State words come from the template's #vocab (read by vocab.js); no module re-types them, vocab.js neither."""
     quoted = re.compile(r"""(['"`])(%s)\1""" % "|".join(map(re.escape, VOCABULARY)))
     modules = sorted(STATIC.glob("*.js"))
-    assert (STATIC / "main.js") in modules and not (STATIC / "app.js").exists()
-    retyped = {path.name: sorted({m.group(2) for m in quoted.finditer(path.read_text())})
-               for path in modules if path.name != "vocab.js"}
+    assert (STATIC / "main.js") in modules and (STATIC / "vocab.js") in modules and not (STATIC / "app.js").exists()
+    retyped = {path.name: sorted({m.group(2) for m in quoted.finditer(path.read_text())}) for path in modules}
     assert not any(retyped.values()), f"state words typed outside vocab.js: {retyped}"
     html = (REPO / "web_ui" / "templates" / "index.html").read_text()
     assert html.index('id="vocab" type="application/json"') < html.index('type="module"')
+
+
+def test_the_page_uses_the_vocabularies_the_box_sends(page):
+    from device.vocab import as_json
+
+    shown = page.evaluate("import('/static/vocab.js').then((m) => JSON.parse(JSON.stringify(m.default)))")
+    assert shown == as_json()  # every group, from the server: none left out, none from a copy of its own
 
 
 def test_phone_page_loads_fits_and_is_self_contained(phone, box):
@@ -1411,15 +1422,18 @@ def test_the_quality_view_and_a_mix_up_opening_its_pictures(library_page, librar
     expect(page.locator("#gallery-caption")).to_contain_text("\u201cClass 1\u201d:")
 
 
-def plant_doubtful(served):
-    """A frame the box could not place, kept in its inbox as the loop keeps one (its picture a stored crop)."""
+def plant_doubtful(served, ago=0.0):
+    """A frame the box could not place, kept in its inbox as the loop keeps one (its picture a stored crop).
+
+    ``ago``: kept that many seconds before now.
+    """
     loop = served.box.loop
     picture = served.box.example_crop(stored_ids(served, 2)[0])
     embedding = np.random.default_rng(7).random(loop.head.dim).astype(np.float32)
     prediction = dataclasses.replace(loop.head.predict(embedding), status="unknown", class_id=None)
     for _ in range(50):  # the loop may have kept one of its own a moment ago (min_interval)
         served.box.inbox.clear()
-        frame = served.box.inbox.consider(time.monotonic(), prediction, embedding, picture)
+        frame = served.box.inbox.consider(time.monotonic() - ago, prediction, embedding, picture)
         if frame is not None:
             return frame, picture
         time.sleep(0.1)
@@ -1450,6 +1464,33 @@ def test_an_unsure_picture_is_filed_with_one_tap(library_page, library_box):
     newest = served.box.examples(2, limit=1).examples[0]
     assert newest.source == "inbox" and served.box.example_crop(newest.id) == picture
     view_shot(page, "phone-38-unsure-filed")
+
+
+def test_an_unsure_picture_that_shows_none_of_the_classes_is_thrown_away(library_page, library_box):
+    page, served = library_page.page, library_box
+    frame, _ = plant_doubtful(served, ago=130)
+    expect(page.locator("#inbox-count")).to_have_text("1")
+    open_examples(page, "inbox")
+    item = page.locator(f'#inbox-list .doubt[data-id="{frame}"]')
+    expect(item).to_be_visible()
+    expect(item.locator(".doubt-age")).to_have_text("2 min ago")
+    throw = item.locator(".throw-away")
+    expect(throw).to_have_text("None of these: throw it away")
+    page.wait_for_function("([id]) => document.querySelector(`.doubt[data-id=\"${id}\"] img`).naturalWidth > 0",
+                           arg=[frame])
+    no_horizontal_scroll(page, 360)
+    item.evaluate("(el) => el.scrollIntoView({block: 'end'})")  # the whole item, above the bottom edge
+    in_viewport(page, f'#inbox-list .doubt[data-id="{frame}"] .throw-away')
+    view_shot(page, "phone-39-unsure-picture-to-throw-away")
+    before = served.counts()
+    throw.click()
+    expect(page.locator("#banner-text")).to_have_text("Thrown away: the box learned nothing from that picture.")
+    expect(item).to_have_count(0)
+    expect(page.locator("#inbox-empty")).to_be_visible()
+    expect(page.locator("#inbox-count")).to_be_hidden()
+    assert served.box.doubtful() == [] and served.counts() == before
+    for i, n in enumerate(before):
+        expect(card(page, i).locator(".count")).to_have_text(examples_text(n))
 
 
 def test_locking_takes_the_pictures_off_the_page(library_page, library_box):
@@ -1496,6 +1537,152 @@ def test_the_examples_on_a_desktop(browser, library_box):
         view_shot(page, "desktop-39-examples")
         page.locator("#gallery-unselect").click()
         expect(page.locator("#gallery-bar")).to_be_hidden()
+        tab.close()
+    finally:
+        context.close()
+
+
+# -- the model: switching it on the phone (a box of its own, finding its models in a folder) -------------
+
+MODEL_MIRROR = REPO.parent / "shared" / "models"  # every known model
+DEFAULT_MODEL = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+SMALL_MODEL = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
+
+
+@pytest.fixture(scope="module")
+def model_box(model_path, tmp_path_factory):
+    """A box whose model folder holds every known model; three classes taught (16 examples)."""
+    with served_box(model_path, tmp_path_factory.mktemp("model-state"), model_dir=MODEL_MIRROR) as served:
+        taught_on(served, 0, "red ball", 6)
+        taught_on(served, 1, "blue box", 6)
+        taught_on(served, 2, "green stripes", 4)
+        served.box.select_source("red ball")
+        yield served
+        assert served.box.switcher.wait(60), "a model switch was still going on"
+
+
+def open_model_card(page):
+    page.evaluate("document.getElementById('model-card').scrollIntoView({block: 'start'})")
+
+
+def test_a_locked_phone_sees_the_model_and_is_told_to_unlock_to_change_it(browser, model_box):
+    context = new_context(browser, model_box)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        open_model_card(page)
+        now = re.compile(r"^The box learns with mobilenet_v1_1\.0_224 \(1024-d\)")
+        expect(page.locator("#model-now")).to_have_text(now)
+        expect(page.locator("#model-card .locked-hint")).to_be_visible()
+        expect(page.locator("#model-card .locked-hint")).to_contain_text("unlock this phone to change the model")
+        expect(page.locator(f'#model-choice option[value="{SMALL_MODEL}"]')).to_be_enabled()  # listed, facts only
+        expect(page.locator("#model-choice")).to_be_disabled()
+        expect(page.locator("#model-switch")).to_be_disabled()
+        no_horizontal_scroll(page, 360)
+        view_shot(page, "phone-40-model-locked")
+        tab.close()
+    finally:
+        context.close()
+
+
+def test_switching_the_model_on_the_phone_shows_its_progress_then_the_new_model(browser, model_box):
+    served = model_box
+    context = new_context(browser, served)
+    stuck = threading.Event()
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        unlock_with_pin(page)
+        dismiss_banner(page)
+        open_model_card(page)
+        options = page.locator("#model-choice option")
+        expect(options).to_have_count(3)
+        expect(page.locator(f'#model-choice option[value="{DEFAULT_MODEL}"]')).to_be_disabled()  # in use
+        expect(page.locator(f'#model-choice option[value="{DEFAULT_MODEL}"]')).to_contain_text("(in use)")
+        expect(page.locator("#model-fetch")).to_be_hidden()  # every model is on this box
+        page.locator("#model-choice").select_option(SMALL_MODEL)
+        expect(page.locator("#model-switch")).to_be_enabled()
+        before = served.counts()
+        assert before == [6, 6, 4, 0]
+        # the box's writer is kept busy, so the switch waits after embedding: its progress stays on screen
+        served.box.loop.keeper.writer.submit(lambda library: stuck.wait(60))
+        asked = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+        page.locator("#model-switch").click()
+        progress = page.locator("#model-progress-text")
+        expect(progress).to_have_text(re.compile(r"^Learning again with mobilenet_v1_0\.5_160: \d+ of 16$"))
+        assert asked == ["Switch to mobilenet_v1_0.5_160? Every example is learned again with the new model; "
+                         "the box keeps answering meanwhile."], asked
+        expect(progress).to_have_text("Learning again with mobilenet_v1_0.5_160: 16 of 16")
+        expect(page.locator("#model-switch")).to_be_disabled()
+        expect(page.locator("#model-now")).to_contain_text("mobilenet_v1_1.0_224 (1024-d)")  # the old one answers
+        expect(page.locator("#library-summary")).to_contain_text(
+            "Learning them again with mobilenet_v1_0.5_160: 16 of 16.")
+        width = page.locator("#model-progress-bar").evaluate("(el) => el.style.width")
+        assert width == "100%", width
+        no_horizontal_scroll(page, 360)
+        open_model_card(page)
+        view_shot(page, "phone-41-model-switching")
+        stuck.set()
+        expect(page.locator("#model-result")).to_have_text(
+            "Now using mobilenet_v1_0.5_160: every example was learned again with it.")
+        expect(page.locator("#model-progress")).to_be_hidden()
+        now = re.compile(r"^The box learns with mobilenet_v1_0\.5_160 \(512-d\)")
+        expect(page.locator("#model-now")).to_have_text(now)
+        expect(page.locator("#model")).to_have_text(f"{SMALL_MODEL} (512-d)")  # the details card follows
+        expect(page.locator(f'#model-choice option[value="{SMALL_MODEL}"]')).to_contain_text("(in use)")
+        for i, n in enumerate(before):
+            expect(card(page, i).locator(".count")).to_have_text(examples_text(n))
+        assert served.counts() == before and api_status(page)["model"] == SMALL_MODEL
+        open_model_card(page)
+        view_shot(page, "phone-42-model-switched")
+        select_source(page, "blue box")  # the new model knows what was taught with the old one
+        expect(page.locator("#answer")).to_have_text(names_class("Class 2"))
+        tab.close()
+    finally:
+        stuck.set()
+        context.close()
+
+
+def test_an_export_downloaded_on_the_phone_imports_back_and_a_file_too_big_is_not_sent(browser, model_box, tmp_path):
+    served = model_box
+    context = new_context(browser, served, {**PHONE, "accept_downloads": True})
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        unlock_with_pin(page)
+        dismiss_banner(page)
+        before = served.counts()
+        page.locator("#export").scroll_into_view_if_needed()
+        with page.expect_download() as download:
+            page.locator("#export").click()
+        assert download.value.suggested_filename == "teachbox-examples.zip"
+        saved = tmp_path / "teachbox-examples.zip"
+        download.value.save_as(saved)
+        assert saved.read_bytes()[:4] == b"PK\x03\x04"
+        # a file past what the page takes is refused on the phone, before a byte is sent
+        most = int(page.locator("#import").get_attribute("data-max-bytes"))
+        assert most == 128 << 20
+        page.locator("#import").evaluate("(el) => { el.dataset.maxBytes = '1000'; }")  # a small limit to try it
+        imports = []
+        page.on("request", lambda request: imports.append(request.url) if "/api/import" in request.url else None)
+        page.locator("#import").set_input_files(str(saved))
+        expect(page.locator("#banner-text")).to_contain_text("the page takes files of at most 1 KB. Nothing was changed.")
+        expect(page.locator("#banner-text")).to_contain_text("teachbox import FILE")
+        assert imports == []
+        view_shot(page, "phone-43-import-too-big")
+        dismiss_banner(page)
+        page.locator("#import").evaluate("(el, most) => { el.dataset.maxBytes = String(most); }", most)
+        asked = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+        page.locator("#import").set_input_files(str(saved))
+        expect(page.locator("#banner-text")).to_have_text(
+            "Imported \u201cteachbox-examples.zip\u201d: Class 1 (6), Class 2 (6), Class 3 (4).")
+        assert asked and asked[0].startswith("Import \u201cteachbox-examples.zip\u201d?"), asked
+        assert len(imports) == 1
+        assert served.counts() == before
+        for i, n in enumerate(before):
+            expect(card(page, i).locator(".count")).to_have_text(examples_text(n))
         tab.close()
     finally:
         context.close()

@@ -12,6 +12,7 @@ import io
 import json
 import time
 import socket
+import threading
 import zipfile
 from dataclasses import dataclass
 
@@ -19,14 +20,14 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from conftest import Clock, box_config
+from conftest import REPO, Clock, box_config
 from device.app import build_box
 from device.box import Box as DeviceBox
 from device.camera import SyntheticCamera
 from device.config import WebConfig
 from device.head import NearestCentroidHead
 from device.storage import ModelIdentity, encode_head
-from web_ui.app import CSRF_HEADER, MAX_UPLOAD, create_app
+from web_ui.app import CSRF_HEADER, MAX_BODY, MAX_UPLOAD, create_app
 from web_ui.security import PIN_FIRST_DELAY, PIN_FREE_TRIES, PinGuard, Unlocks, pin_delay
 
 PIN = "246813"
@@ -34,6 +35,8 @@ BUTTONS = (5, 6, 13, 19)
 FUNCTION_PIN = 26
 JPEG_MAGIC = b"\xff\xd8"
 REMOTE_ADDR = "10.0.0.7"  # a browser elsewhere on the network (the test client is 127.0.0.1)
+MODEL_MIRROR = REPO.parent / "shared" / "models"  # every known model (the box's model folder in these tests)
+SMALL_MODEL = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"  # 512-d, the cheapest to switch to
 
 
 @dataclass
@@ -75,9 +78,17 @@ def factory():
 
 @pytest.fixture
 def box(embedder, factory, tmp_path):
-    rig = make_rig(embedder, factory, tmp_path / "state")
+    """The box of these tests; its model folder holds the other models too (so a switch could start)."""
+    rig = make_rig(embedder, factory, tmp_path / "state", model={"dir": str(MODEL_MIRROR)})
     yield rig
+    finish_switch(rig)
     rig.box.close()
+
+
+def finish_switch(rig, timeout=120.0):
+    """Wait for a model switch going on (the box must not be closed under it); its progress."""
+    assert rig.box.switcher.wait(timeout), "the model switch did not end"
+    return rig.box.snapshot().model_switch
 
 
 @pytest.fixture
@@ -254,6 +265,8 @@ POST_ROUTES = [
     ("/api/examples/delete", {"ids": [1, 2]}),
     ("/api/examples/move", {"ids": [1], "class": 1}),
     ("/api/doubtful/file", {"id": 1, "class": 0}),
+    ("/api/doubtful/dismiss", {"id": 1}),
+    ("/api/model", {"model": SMALL_MODEL}),
 ]
 # reading the stored pictures (examples and doubtful frames) also needs an unlocked page
 PROTECTED_GETS = ["/api/export", "/api/examples?class=0", "/api/examples/1.jpg", "/api/doubtful",
@@ -275,6 +288,7 @@ def assert_nothing_changed(box, before):
         box.loop.step()
     assert state(box.loop) == before
     assert box.loop.snapshot().burst is None
+    assert box.box.snapshot().model_switch is None  # no model switch was started
 
 
 @pytest.mark.parametrize("method, path, payload", PROTECTED, ids=[p for _, p, _ in PROTECTED])
@@ -317,13 +331,15 @@ def test_export_is_a_download_for_an_unlocked_page(client, taught):
     unlock(client)
     response = client.get("/api/export")
     assert response.status_code == 200
-    assert response.mimetype == "application/octet-stream"
-    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.mimetype == "application/zip"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="teachbox-examples.zip"'
+    assert "no-store" in response.headers["Cache-Control"]
     assert response.data.startswith(b"PK")
+    assert zipfile.ZipFile(io.BytesIO(response.data)).namelist()[0] == "manifest.json"  # the examples export
 
 
 OPEN_ROUTES = [("GET", "/api/status"), ("GET", "/"), ("GET", "/api/frame.jpg"), ("GET", "/api/unlock/pair"),
-               ("GET", "/api/quality"),
+               ("GET", "/api/quality"), ("GET", "/api/models"),
                ("POST", "/api/unlock/pin"), ("POST", "/api/unlock/pair"), ("POST", "/api/lock"),
                ("POST", "/api/sim/button"), ("POST", "/api/sim/source")]
 ALL_ROUTES = [(m, p, None) for m, p in OPEN_ROUTES] + PROTECTED
@@ -682,7 +698,7 @@ def test_class_numbers_are_checked(client, taught, path, extra, value):
 
 BODY_ROUTES = ["/api/teach/start", "/api/clear", "/api/clear-all", "/api/rename", "/api/unlock/pin",
                "/api/sim/button", "/api/sim/source", "/api/examples/delete", "/api/examples/move",
-               "/api/doubtful/file"]
+               "/api/doubtful/file", "/api/doubtful/dismiss", "/api/model"]
 MALFORMED = [
     pytest.param(b"{", "application/json", id="broken-json"),
     pytest.param(b"[0, 1]", "application/json", id="json-list"),
@@ -715,15 +731,42 @@ def test_routes_without_a_body_do_not_break_on_garbage(client, taught, path, dat
     assert response.is_json
 
 
-@pytest.mark.parametrize("path", ["/api/rename", "/api/import", "/api/unlock/pin", "/api/sim/button"])
+@pytest.mark.parametrize("path", ["/api/rename", "/api/unlock/pin", "/api/sim/button", "/api/model",
+                                  "/api/doubtful/dismiss"])
 def test_oversized_bodies_are_413(client, taught, path):
     unlock(client)
     before = state(taught.loop)
-    big = json.dumps({"class": 0, "name": "x" * (MAX_UPLOAD + 10)}).encode()
+    big = json.dumps({"class": 0, "name": "x" * (MAX_BODY + 10)}).encode()
     response = post(client, path, data=big, content_type="application/json")
     assert response.status_code == 413
-    error_of(response)
-    assert state(taught.loop) == before
+    assert "at most 2 MB" in error_of(response) and response.get_json()["max_bytes"] == MAX_BODY
+    assert_nothing_changed(taught, before)
+
+
+def test_an_import_takes_files_of_up_to_128_mb_and_no_other_body_does(client, taught):
+    unlock(client)
+    assert MAX_UPLOAD == 128 << 20 and MAX_BODY == 2 << 20
+    # past MAX_BODY an import is still read (and refused for what it is, not for its size)
+    response = post(client, "/api/import", data=b"\0" * (MAX_BODY + 10), content_type="application/octet-stream")
+    assert response.status_code == 400 and "Nothing was changed" in error_of(response)
+    response = post(client, "/api/rename", data=json.dumps({"class": 0, "name": "x" * MAX_BODY}).encode(),
+                    content_type="application/json")
+    assert response.status_code == 413
+
+
+def assert_too_big_for_the_page(response):
+    assert response.status_code == 413
+    message = error_of(response)
+    assert "at most 128 MB" in message and "teachbox import FILE" in message and "Nothing was changed" in message
+    assert response.get_json()["max_bytes"] == MAX_UPLOAD
+
+
+def test_an_import_too_big_for_the_page_is_413_naming_the_limit_and_the_command(client, taught):
+    unlock(client)
+    before = state(taught.loop)
+    response = post(client, "/api/import", data=b"\0" * (MAX_UPLOAD + 10), content_type="application/octet-stream")
+    assert_too_big_for_the_page(response)
+    assert_nothing_changed(taught, before)
 
 
 def test_oversized_multipart_import_is_413(client, taught):
@@ -731,8 +774,7 @@ def test_oversized_multipart_import_is_413(client, taught):
     before = state(taught.loop)
     response = post(client, "/api/import", data={"file": (io.BytesIO(b"\0" * (MAX_UPLOAD + 10)), "head.npz")},
                     content_type="multipart/form-data")
-    assert response.status_code == 413
-    error_of(response)
+    assert_too_big_for_the_page(response)
     assert state(taught.loop) == before
 
 
@@ -1197,7 +1239,8 @@ def test_the_simulated_panel_works_on_the_box_itself_and_for_an_unlocked_browser
 DEEP = b"[" * 100_000 + b"]" * 100_000
 EVERY_POST = ["/api/teach/start", "/api/teach/stop", "/api/undo", "/api/clear", "/api/clear-all", "/api/rename",
               "/api/unlock/pin", "/api/unlock/pair", "/api/unlock/pair/cancel", "/api/lock", "/api/sim/button",
-              "/api/sim/source", "/api/examples/delete", "/api/examples/move", "/api/doubtful/file"]
+              "/api/sim/source", "/api/examples/delete", "/api/examples/move", "/api/doubtful/file",
+              "/api/doubtful/dismiss", "/api/model"]
 
 
 @pytest.mark.parametrize("path", EVERY_POST)
@@ -1235,3 +1278,236 @@ def test_clear_all_keeps_the_names_as_clearing_one_class_does(client, taught):
     response = post(client, "/api/clear-all", {"confirm": True})
     assert response.get_json()["names_kept"] is True
     assert [c["name"] for c in status(client)["classes"]] == ["Class 1", "Box", "Class 3", "Class 4"]
+
+
+# -- the model ----------------------------------------------------------------------------------------
+
+DEFAULT = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+
+
+def settled(box):
+    """What was taught is stored (a switch embeds the stored crops)."""
+    box.loop.step()
+    box.loop.keeper.settle()
+
+
+def test_the_models_are_open_names_and_facts_and_say_which_are_here(client, box):
+    response = client.get("/api/models")  # a locked page may see them, as it sees the status
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["switch"] is None and status(client)["model_switch"] is None
+    models = {m["name"]: m for m in data["models"]}
+    assert set(models) == {DEFAULT, SMALL_MODEL, "mobilenet_v2_1.0_224_quant_embedding_extractor.tflite"}
+    assert models[DEFAULT] == {"name": DEFAULT, "dim": 1024, "input_size": 224, "note": models[DEFAULT]["note"],
+                               "present": True, "current": True}
+    assert models[SMALL_MODEL]["present"] is True and models[SMALL_MODEL]["current"] is False
+    assert models[SMALL_MODEL]["dim"] == 512 and models[SMALL_MODEL]["input_size"] == 160
+    assert [m["name"] for m in data["models"] if m["current"]] == [status(client)["model"]]
+    assert not any(key in m for m in data["models"] for key in ("path", "sha256", "url"))  # no paths or hashes
+
+
+def test_a_model_folder_without_the_others_lists_them_as_not_here(embedder, factory, tmp_path):
+    empty = tmp_path / "models"
+    empty.mkdir()
+    rig = make_rig(embedder, factory, tmp_path / "state", model={"dir": str(empty)})
+    try:
+        client = create_app({"TESTING": True}, box=rig.box, web=WebConfig(pin=PIN)).test_client()
+        models = {m["name"]: m for m in client.get("/api/models").get_json()["models"]}
+        assert [n for n, m in models.items() if m["present"]] == []  # the running model came from elsewhere
+        assert models[DEFAULT]["current"] is True
+        unlock(client)
+        response = post(client, "/api/model", {"model": SMALL_MODEL})
+        assert response.status_code == 409
+        message = error_of(response)
+        assert "not on this box" in message and "fetch it first" in message
+        assert rig.box.snapshot().model_switch is None
+    finally:
+        rig.box.close()
+
+
+def test_switching_the_model_over_http_learns_every_example_again_and_keeps_the_counts(client, taught):
+    unlock(client)
+    teach(taught, 2, "green stripes", 2)
+    settled(taught)
+    before = status(client)
+    counts = [c["examples"] for c in before["classes"]]
+    assert counts == [1, 1, 2, 0] and before["model"] == DEFAULT and before["dim"] == 1024
+    response = post(client, "/api/model", {"model": SMALL_MODEL})
+    assert response.status_code == 202, response.get_json()
+    data = response.get_json()
+    assert data["ok"] is True
+    assert data["switch"]["model"] == SMALL_MODEL and data["switch"]["state"] in ("embedding", "done")
+    assert data["status"]["model_switch"]["model"] == SMALL_MODEL
+    progress = finish_switch(taught)
+    assert progress.state == "done" and progress.error is None
+    after = status(client)
+    assert after["model"] == SMALL_MODEL and after["dim"] == 512
+    assert after["model_switch"] == {"model": SMALL_MODEL, "state": "done", "done": 4, "total": 4, "error": None}
+    assert [c["examples"] for c in after["classes"]] == counts
+    assert [c["name"] for c in after["classes"]] == [c["name"] for c in before["classes"]]
+    models = {m["name"]: m for m in client.get("/api/models").get_json()["models"]}
+    assert models[SMALL_MODEL]["current"] is True and models[DEFAULT]["current"] is False
+    assert client.get("/api/models").get_json()["switch"]["state"] == "done"
+    # the new model recognises what was taught with the old one
+    for scene, answer in (("blue box", "Box"), ("red ball", "Class 1"), ("green stripes", "Class 3")):
+        taught.camera.select(scene)
+        taught.loop.step()
+        assert status(client)["answer"] == answer, scene
+    # and switching back works the same way
+    assert post(client, "/api/model", {"model": DEFAULT}).status_code == 202
+    assert finish_switch(taught).state == "done"
+    assert status(client)["model"] == DEFAULT and [c["examples"] for c in status(client)["classes"]] == counts
+
+
+def test_a_locked_browser_cannot_switch_the_model_but_sees_which_it_is(app, taught):
+    owner, stranger = browser_at(app, "10.0.0.8"), browser_at(app, REMOTE_ADDR)
+    unlock(owner)
+    response = post(stranger, "/api/model", {"model": SMALL_MODEL})
+    assert response.status_code == 401 and "unlock" in error_of(response)
+    assert taught.box.snapshot().model_switch is None and status(stranger)["model"] == DEFAULT
+    assert [m["current"] for m in stranger.get("/api/models").get_json()["models"]].count(True) == 1
+    assert post(owner, "/api/model", {"model": SMALL_MODEL}).status_code == 202  # the unlocked phone can
+    finish_switch(taught)
+    assert status(stranger)["model"] == SMALL_MODEL
+
+
+@pytest.mark.parametrize("name, words", [
+    ("mobilenet_v3.tflite", "unknown model"),
+    (DEFAULT, "runs mobilenet_v1_1.0_224_quant_embedding_extractor.tflite already"),
+    ("../" + SMALL_MODEL, "unknown model"),
+], ids=["unknown", "the-one-it-runs", "a-path"])
+def test_a_switch_the_box_refuses_is_409_saying_why(client, taught, name, words):
+    unlock(client)
+    before = state(taught.loop)
+    response = post(client, "/api/model", {"model": name})
+    assert response.status_code == 409
+    assert words in error_of(response)
+    assert_nothing_changed(taught, before)
+    assert status(client)["model"] == DEFAULT
+
+
+@pytest.mark.parametrize("value", [None, 3, True, ["x"], {"name": SMALL_MODEL}, "", "x" * 201],
+                         ids=lambda v: repr(v)[:12])
+def test_a_model_that_is_not_a_name_is_400(client, taught, value):
+    unlock(client)
+    response = post(client, "/api/model", {} if value is None else {"model": value})
+    assert response.status_code == 400 and "'model'" in error_of(response)
+    assert taught.box.snapshot().model_switch is None
+
+
+def test_a_second_switch_while_one_goes_on_is_409_and_so_is_an_import(client, taught):
+    unlock(client)
+    settled(taught)
+    blob = export_bytes(client)
+    stuck = threading.Event()
+    taught.loop.keeper.writer.submit(lambda library: stuck.wait(30))  # the switch cannot end before this
+    try:
+        assert post(client, "/api/model", {"model": SMALL_MODEL}).status_code == 202
+        assert status(client)["model_switch"]["state"] == "embedding"
+        again = post(client, "/api/model", {"model": "mobilenet_v2_1.0_224_quant_embedding_extractor.tflite"})
+        assert again.status_code == 409 and "already going on" in error_of(again)
+        refused = post(client, "/api/import", data=blob, content_type="application/octet-stream")
+        assert refused.status_code == 409
+        assert "import when that is done" in error_of(refused) and "Nothing was changed" in error_of(refused)
+        assert status(client)["model"] == DEFAULT  # the box answers with its model meanwhile
+    finally:
+        stuck.set()
+    assert finish_switch(taught).state == "done"
+    assert status(client)["model"] == SMALL_MODEL and taught.loop.head.counts == [1, 1, 0, 0]
+
+
+def test_a_config_that_names_the_model_file_pins_it(embedder, factory, tmp_path, model_path):
+    rig = make_rig(embedder, factory, tmp_path / "state", model={"path": str(model_path), "dir": str(MODEL_MIRROR)})
+    try:
+        client = create_app({"TESTING": True}, box=rig.box, web=WebConfig(pin=PIN)).test_client()
+        unlock(client)
+        response = post(client, "/api/model", {"model": SMALL_MODEL})
+        assert response.status_code == 409 and "[model] path" in error_of(response)
+        assert rig.box.snapshot().model_switch is None
+    finally:
+        rig.box.close()
+
+
+def test_a_damaged_model_file_is_409_naming_it_and_the_box_keeps_its_model(embedder, factory, tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / SMALL_MODEL).write_bytes(b"TFL3 not really a model" * 100)  # cut short or damaged on the card
+    rig = make_rig(embedder, factory, tmp_path / "state", model={"dir": str(folder)})
+    try:
+        client = create_app({"TESTING": True}, box=rig.box, web=WebConfig(pin=PIN)).test_client()
+        assert {m["name"]: m["present"] for m in client.get("/api/models").get_json()["models"]}[SMALL_MODEL]
+        unlock(client)
+        response = post(client, "/api/model", {"model": SMALL_MODEL})
+        assert response.status_code == 409
+        message = error_of(response)
+        assert "cannot be loaded" in message and SMALL_MODEL in message and "fetch-model" in message
+        assert rig.box.snapshot().model_switch is None and status(client)["model"] == DEFAULT
+    finally:
+        rig.box.close()
+
+
+def test_a_box_that_cannot_switch_says_so(embedder, tmp_path):
+    from device.camera import CameraSupervisor
+    from device.loop import TeachLoop
+    from device.storage import model_identity
+
+    loop = TeachLoop(CameraSupervisor(SyntheticCamera(fps=0), timeout=2.0), embedder,
+                     NearestCentroidHead(embedder.dim, 4), model=model_identity(embedder.describe()))
+    bare = DeviceBox(loop)
+    try:
+        client = create_app({"TESTING": True}, box=bare, web=WebConfig(require_unlock=False)).test_client()
+        response = post(client, "/api/model", {"model": SMALL_MODEL})
+        assert response.status_code == 409 and "cannot switch" in error_of(response)
+        assert status(client)["model_switch"] is None and client.get("/api/models").get_json()["switch"] is None
+    finally:
+        bare.close()
+
+
+# -- waitress in front: a body past what the page takes is refused before it is held -------------------
+
+def test_over_http_an_import_past_the_limit_is_refused_and_one_just_past_it_says_why(embedder, factory, tmp_path):
+    import http.client
+
+    from web_ui.server import MAX_REQUEST_BODY, PageServer
+
+    config = box_config(tmp_path / "state", web={"host": "127.0.0.1", "port": 0, "pin": PIN})
+    appliance = build_box(config, embedder=embedder, camera=SyntheticCamera(fps=0), pin_factory=factory)
+    server = PageServer(appliance, config)
+    server.start()
+    try:
+        def connection(timeout=60):
+            return http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+
+        conn = connection()
+        conn.request("GET", "/api/status")
+        answer = conn.getresponse()
+        cookie = answer.getheader("Set-Cookie").split(";", 1)[0]
+        token = json.loads(answer.read())["auth"]["csrf"]
+        headers = {"Cookie": cookie, CSRF_HEADER: token, "Content-Type": "application/json"}
+        conn.request("POST", "/api/unlock/pin", body=json.dumps({"pin": PIN}), headers=headers)
+        answer = conn.getresponse()
+        assert answer.status == 200
+        cookie = answer.getheader("Set-Cookie").split(";", 1)[0]
+        answer.read()
+        headers = {"Cookie": cookie, CSRF_HEADER: token, "Content-Type": "application/octet-stream"}
+        # 256 MB announced: waitress answers at once, before a byte of it is sent or stored
+        conn = connection(timeout=10)
+        conn.putrequest("POST", "/api/import")
+        for key, value in {**headers, "Content-Length": str(256 << 20)}.items():
+            conn.putheader(key, value)
+        conn.endheaders()
+        answer = conn.getresponse()
+        assert answer.status == 413
+        answer.read()
+        # just past the page's limit (under waitress's): the page says why, and what to do
+        assert MAX_UPLOAD < MAX_REQUEST_BODY <= MAX_UPLOAD + (4 << 20)
+        conn = connection()
+        conn.request("POST", "/api/import", body=b"\0" * (MAX_UPLOAD + 10), headers=headers)
+        answer = conn.getresponse()
+        assert answer.status == 413
+        message = json.loads(answer.read())["error"]
+        assert "at most 128 MB" in message and "teachbox import FILE" in message
+        assert appliance.loop.head.counts == [0, 0, 0, 0]
+    finally:
+        server.close()
+        appliance.close()

@@ -25,7 +25,8 @@ from device.config import WebConfig
 from device.head import STATUS_UNKNOWN, NearestCentroidHead
 from device.loop import TeachLoop
 from device.storage import model_identity
-from test_web_api import JPEG_MAGIC, PIN, REMOTE_ADDR, browser_at, error_of, make_rig, post, status, unlock
+from test_web_api import (JPEG_MAGIC, MODEL_MIRROR, PIN, REMOTE_ADDR, SMALL_MODEL, browser_at, error_of,
+                          finish_switch, make_rig, post, status, unlock)
 from web_ui.app import create_app
 
 
@@ -236,8 +237,12 @@ def test_a_locked_browser_sees_no_pictures_and_cannot_change_what_an_unlocked_on
         assert "unlock" in error_of(response) and not response.data.startswith(JPEG_MAGIC)
     before = counts(owner)
     for path, payload in (("/api/examples/delete", {"ids": ids[:2]}), ("/api/examples/move", {"ids": ids[:2], "class": 3}),
-                          ("/api/doubtful/file", {"id": frame, "class": 3})):
-        response = post(stranger, path, payload)
+                          ("/api/doubtful/file", {"id": frame, "class": 3}),
+                          ("/api/doubtful/dismiss", {"id": frame}), ("/api/import", None)):
+        if payload is None:  # an import: the owner's own export, replayed by the stranger
+            response = post(stranger, path, data=owner.get("/api/export").data, content_type="application/zip")
+        else:
+            response = post(stranger, path, payload)
         assert response.status_code == 401, path
         assert "unlock" in error_of(response)
     rig.loop.keeper.settle()
@@ -253,7 +258,8 @@ def test_a_locked_browser_sees_no_pictures_and_cannot_change_what_an_unlocked_on
     assert counts(stranger) == [0, 2, 1, 2]
 
 
-@pytest.mark.parametrize("path", ["/api/examples/delete", "/api/examples/move", "/api/doubtful/file"])
+@pytest.mark.parametrize("path", ["/api/examples/delete", "/api/examples/move", "/api/doubtful/file",
+                                  "/api/doubtful/dismiss"])
 @pytest.mark.parametrize("how", ["no-token", "wrong-token", "cross-origin"])
 def test_changes_need_the_csrf_token_of_the_session_and_the_same_origin(rig, owner, path, how):
     teach(rig, 0, "red ball", 2)
@@ -338,11 +344,14 @@ def test_a_box_that_keeps_no_examples_says_so_with_404(embedder, tmp_path):
     for method, path, payload in (("GET", "/api/examples?class=0", None), ("GET", "/api/examples/1.jpg", None),
                                   ("GET", "/api/quality", None), ("POST", "/api/examples/delete", {"ids": [1]}),
                                   ("POST", "/api/examples/move", {"ids": [1], "class": 1}),
-                                  ("POST", "/api/doubtful/file", {"id": 1, "class": 0})):
+                                  ("POST", "/api/doubtful/file", {"id": 1, "class": 0}),
+                                  ("POST", "/api/doubtful/dismiss", {"id": 1}), ("GET", "/api/export", None)):
         response = client.get(path) if method == "GET" else post(client, path, payload)
         assert response.status_code == 404, path
         assert "keeps no" in error_of(response) or "no picture" in error_of(response), path
     assert client.get("/api/doubtful").get_json() == {"frames": []}
+    imported = post(client, "/api/import", data=b"PK\x03\x04 an export", content_type="application/zip")
+    assert imported.status_code == 404 and "keeps no" in error_of(imported)
     assert status(client)["library"] is None and status(client)["doubtful"] == {"count": 0, "newest": None}
     box.close()
 
@@ -456,3 +465,127 @@ def test_bad_filing_requests_are_400_and_the_frame_stays(rig, owner, payload):
     message = error_of(response)
     assert "'id'" in message or "'class'" in message
     assert [f.id for f in rig.box.doubtful()] == [frame] and counts(owner) == [1, 1, 0, 0]
+
+
+def test_a_doubtful_frame_says_how_old_it_is(rig, owner):
+    teach(rig, 0, "red ball", 1)
+    older = plant_doubtful(rig, teach(rig, 1, "blue box", 1)[0][1])
+    rig.clock.t += 110
+    newer = plant_doubtful(rig, np.roll(rig.loop.head.centroid(0), 3))  # kept 10 s after that
+    rig.clock.t += 5
+    frames = {f["id"]: f for f in owner.get("/api/doubtful").get_json()["frames"]}
+    assert frames[newer]["age_s"] == pytest.approx(5, abs=0.05)
+    assert frames[older]["age_s"] == pytest.approx(125, abs=0.05)
+    rig.clock.t += 3600
+    assert owner.get("/api/doubtful").get_json()["frames"][0]["age_s"] == pytest.approx(3605, abs=0.05)
+
+
+def test_throwing_a_doubtful_frame_away_teaches_nothing_and_a_gone_one_is_404(rig, owner):
+    teach(rig, 0, "red ball", 2)
+    teach(rig, 1, "blue box", 2)
+    older = plant_doubtful(rig, teach(rig, 2, "green stripes", 1)[0][1])
+    ids = all_ids(rig)
+    frame = plant_doubtful(rig, np.roll(rig.loop.head.centroid(0), 5))
+    before = counts(owner)
+    response = post(owner, "/api/doubtful/dismiss", {"id": frame})
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["ok"] is True and data["dismissed"] == frame
+    assert data["status"]["doubtful"] == {"count": 1, "newest": older}
+    assert [c["examples"] for c in data["status"]["classes"]] == before == [2, 2, 1, 0]
+    rig.loop.keeper.settle()
+    assert all_ids(rig) == ids and counts(owner) == before  # nothing was taught
+    assert [f["id"] for f in owner.get("/api/doubtful").get_json()["frames"]] == [older]
+    assert owner.get(f"/api/doubtful/{frame}.jpg").status_code == 404
+    for frame_id, words in ((frame, "left the inbox"), (999, "no doubtful frame 999")):
+        again = post(owner, "/api/doubtful/dismiss", {"id": frame_id})
+        assert again.status_code == 404
+        assert words in error_of(again) and again.get_json()["gone"] == frame_id
+        filed = post(owner, "/api/doubtful/file", {"id": frame_id, "class": 1})  # nor can it be filed now
+        assert filed.status_code == 404
+    assert counts(owner) == before and [f.id for f in rig.box.doubtful()] == [older]
+
+
+@pytest.mark.parametrize("payload", [{}, {"id": 0}, {"id": -1}, {"id": "1"}, {"id": True}, {"id": 1.0}, {"id": [1]},
+                                     {"id": None}, {"id": 10 ** 30}], ids=repr)
+def test_bad_dismiss_requests_are_400_and_the_frame_stays(rig, owner, payload):
+    frame = plant_doubtful(rig, teach(rig, 1, "blue box", 1)[0][1])
+    response = post(owner, "/api/doubtful/dismiss", payload)
+    assert response.status_code == 400 and "'id'" in error_of(response)
+    assert [f.id for f in rig.box.doubtful()] == [frame]
+
+
+# -- export and import over HTTP ------------------------------------------------------------------------
+
+def pictures(client, rig):
+    """Every stored example's picture as the page gets it, per class: ``{class: sorted [jpeg bytes]}``."""
+    shown = {}
+    for class_id in range(rig.box.num_classes):
+        examples = gallery(client, class_id, limit=200)["examples"]
+        shown[class_id] = sorted(client.get(e["thumb"]).data for e in examples if e["thumb"])
+    return shown
+
+
+def test_an_export_imported_over_http_gives_back_every_example_and_its_picture(rig, owner):
+    teach(rig, 0, "red ball", 4)
+    teach(rig, 1, "blue box", 3)
+    teach(rig, 3, "yellow ring", 2)
+    assert post(owner, "/api/rename", {"class": 3, "name": "Ring"}).status_code == 200
+    before, names, shown = counts(owner), [c["name"] for c in status(owner)["classes"]], pictures(owner, rig)
+    assert before == [4, 3, 0, 2] and sum(len(p) for p in shown.values()) == 9
+    response = owner.get("/api/export")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="teachbox-examples.zip"'
+    blob = response.data
+    for as_form in (False, True):
+        assert post(owner, "/api/clear-all", {"confirm": True}).status_code == 200
+        assert post(owner, "/api/rename", {"class": 3, "name": "Other"}).status_code == 200
+        assert counts(owner) == [0, 0, 0, 0] and pictures(owner, rig) == {0: [], 1: [], 2: [], 3: []}
+        if as_form:
+            response = post(owner, "/api/import", data={"file": (io.BytesIO(blob), "teachbox-examples.zip")},
+                            content_type="multipart/form-data")
+        else:
+            response = post(owner, "/api/import", data=blob, content_type="application/zip")
+        assert response.status_code == 200, response.get_json()
+        data = response.get_json()
+        assert data["classes"] == [{"name": n, "examples": c} for n, c in zip(names, before)]
+        assert [c["examples"] for c in data["status"]["classes"]] == before
+        assert data["switch"] is None  # made with this model: nothing to learn again
+        rig.loop.keeper.settle()
+        assert counts(owner) == before and [c["name"] for c in status(owner)["classes"]] == names
+        assert pictures(owner, rig) == shown
+    rig.camera.select("yellow ring")
+    rig.loop.step()
+    assert status(owner)["answer"] == "Ring"
+
+
+def test_an_export_of_another_model_is_learned_again_in_the_background(rig, owner, factory, tmp_path):
+    from device.embedder import Embedder
+
+    teach(rig, 0, "red ball", 3)
+    teach(rig, 1, "blue box", 3)
+    blob = owner.get("/api/export").data
+    shown = pictures(owner, rig)
+    small = Embedder(MODEL_MIRROR / SMALL_MODEL, num_threads=2)
+    other = make_rig(small, MockFactory(pin_class=MockPWMPin), tmp_path / "other", model={"dir": str(MODEL_MIRROR)})
+    try:
+        app = create_app({"TESTING": True}, box=other.box, web=WebConfig(pin=PIN))
+        phone = browser_at(app, "10.0.0.9")
+        unlock(phone)
+        assert status(phone)["model"] == SMALL_MODEL
+        response = post(phone, "/api/import", data=blob, content_type="application/zip")
+        assert response.status_code == 200, response.get_json()
+        data = response.get_json()
+        assert data["classes"][:2] == [{"name": "Class 1", "examples": 3}, {"name": "Class 2", "examples": 3}]
+        assert data["switch"]["model"] == SMALL_MODEL and data["switch"]["state"] in ("embedding", "done")
+        progress = finish_switch(other)
+        assert (progress.state, progress.done, progress.total) == ("done", 6, 6)
+        after = status(phone)
+        assert after["model"] == SMALL_MODEL and after["model_switch"]["state"] == "done"
+        assert [c["examples"] for c in after["classes"]] == [3, 3, 0, 0]
+        assert pictures(phone, other) == shown
+        other.camera.select("blue box")
+        other.loop.step()
+        assert status(phone)["answer"] == "Class 2"
+    finally:
+        other.box.close()

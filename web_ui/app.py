@@ -13,16 +13,16 @@ from device.box import Box, NoLibrary, StorageBusy
 from device.config import WebConfig
 from device.errors import TeachboxError
 
-from . import auth, examples, simulation, status, teaching
+from . import auth, examples, model, simulation, status, teaching
 from .auth import CSRF_HEADER, error
 from .context import EXTENSION, Services
 from .frames import FrameTap
+from .payload import IMPORT_ENDPOINT, MAX_BODY, MAX_UPLOAD, PageRequest
 from .security import PinGuard, Unlocks, allowed_hosts
-from .teaching import MAX_UPLOAD
 
 log = logging.getLogger(__name__)
 
-__all__ = ["create_app", "CSRF_HEADER", "MAX_UPLOAD"]
+__all__ = ["create_app", "CSRF_HEADER", "MAX_BODY", "MAX_UPLOAD"]
 
 
 def create_app(test_config: Optional[dict] = None, *, box: Box, web: Optional[WebConfig] = None,
@@ -37,9 +37,9 @@ def create_app(test_config: Optional[dict] = None, *, box: Box, web: Optional[We
     """
     web = web or WebConfig()
     app = Flask(__name__)
+    app.request_class = PageRequest  # bodies: MAX_UPLOAD for an import, MAX_BODY for the rest
     app.config.update(
         SECRET_KEY=secret_key or secrets.token_bytes(32),
-        MAX_CONTENT_LENGTH=MAX_UPLOAD,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         # only responses that change the session set the cookie: a poll that started
@@ -52,7 +52,7 @@ def create_app(test_config: Optional[dict] = None, *, box: Box, web: Optional[We
     app.extensions[EXTENSION] = Services(box=box, web=web, frames=FrameTap(box), pins=pins or PinGuard(),
                                          unlocks=unlocks or Unlocks(), host_names=allowed_hosts(web.allowed_hosts))
     app.before_request(auth.guard)
-    for blueprint in (status.bp, auth.bp, teaching.bp, examples.bp, simulation.bp):
+    for blueprint in (status.bp, auth.bp, teaching.bp, examples.bp, model.bp, simulation.bp):
         app.register_blueprint(blueprint)
     _error_handlers(app)
     return app
@@ -65,7 +65,12 @@ def _error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_big(exc):
-        return error(413, f"too big: the box takes at most {MAX_UPLOAD // (1 << 20)} MB (an export is far smaller)")
+        if request.endpoint == IMPORT_ENDPOINT:
+            return error(413, f"this file is too big for the page: it takes files of at most {MAX_UPLOAD >> 20} MB. "
+                              "Nothing was changed. For a bigger export, copy it to the box and run "
+                              "`teachbox import FILE` there (stop the service first)",
+                         max_bytes=MAX_UPLOAD)
+        return error(413, f"too big: a request to the box is at most {MAX_BODY >> 20} MB", max_bytes=MAX_BODY)
 
     @app.errorhandler(TeachboxError)
     def teachbox_error(exc: TeachboxError):

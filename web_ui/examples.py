@@ -98,7 +98,8 @@ def quality():
 @bp.get("/api/doubtful")
 @protected
 def doubtful():
-    return jsonify(doubtful_json(services().box.doubtful(), _frame_url))
+    box = services().box
+    return jsonify(doubtful_json(box.doubtful(), _frame_url, box.seconds_ago))
 
 
 @bp.get("/api/doubtful/<int:frame_id>.jpg")
@@ -123,3 +124,15 @@ def file_doubtful():
     except FrameGoneError as exc:
         return error(404, str(exc), gone=frame_id)
     return jsonify(ok=True, filed=frame_id, to=class_id, status=current_status())
+
+
+@bp.post("/api/doubtful/dismiss")
+@protected
+def dismiss_doubtful():
+    """Throw a doubtful frame away unfiled: it shows none of the classes (nothing is taught)."""
+    frame_id = positive_id(json_body())
+    try:
+        services().box.dismiss_doubtful(frame_id)
+    except FrameGoneError as exc:
+        return error(404, str(exc), gone=frame_id)
+    return jsonify(ok=True, dismissed=frame_id, status=current_status())

@@ -4,7 +4,27 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from flask import abort, request
+from flask import Request, abort, request
+
+MAX_BODY = 2 << 20  # a request's body, except an import's
+# An import's file: the examples export is a ZIP of every crop, ~10 kB an example (5,000 are
+# ~50 MB).  It is read into memory once (a Pi Zero 2 W has 512 MB); a bigger file goes
+# through `teachbox import FILE` on the box, which reads it from the card.
+MAX_UPLOAD = 128 << 20
+IMPORT_ENDPOINT = "teaching.import_state"
+EXPORT_NAME = "teachbox-examples.zip"
+
+
+class PageRequest(Request):
+    """A request whose body may be :data:`MAX_UPLOAD` for an import and :data:`MAX_BODY` elsewhere.
+
+    Decided from the route, which is known before the body is read; a bigger body is a 413
+    before any of it is read (chunked ones, as soon as they pass the limit).
+    """
+
+    @property
+    def max_content_length(self) -> int:
+        return MAX_UPLOAD if self.endpoint == IMPORT_ENDPOINT else MAX_BODY
 
 
 def json_body(*, optional: bool = False) -> dict:

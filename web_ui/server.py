@@ -23,6 +23,7 @@ from device.atomic import atomic_file
 from device.box import Box
 
 from .app import create_app
+from .payload import MAX_UPLOAD
 from .security import client_key, is_loopback
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,10 @@ CONNECTION_LIMIT = 256  # open connections at once (each costs a file descriptor
 CHANNEL_TIMEOUT = 15  # seconds a connection may be idle before it is closed
 CLEANUP_INTERVAL = 2  # seconds between checks for idle connections
 PER_CLIENT = 16  # connections one device may hold (a browser opens about 6 per site)
+# waitress holds a request's whole body (on disk past 512 kB) before the page sees it: it
+# refuses one this much past the largest the page takes, so nobody fills the card (or a
+# /tmp in memory) with a gigabyte; the page itself answers 413 with its reason up to there
+MAX_REQUEST_BODY = MAX_UPLOAD + (1 << 20)
 
 
 def load_secret(state_dir: Path) -> bytes:
@@ -165,7 +170,7 @@ class PageServer:
         self._map: Dict[int, object] = {}  # waitress's socket map: ours, so that close() can end every channel
         sock = sock or bind_page_socket(web.host, web.port)
         options = {"connection_limit": CONNECTION_LIMIT, "channel_timeout": CHANNEL_TIMEOUT,
-                   "cleanup_interval": CLEANUP_INTERVAL, **limits}
+                   "cleanup_interval": CLEANUP_INTERVAL, "max_request_body_size": MAX_REQUEST_BODY, **limits}
         self.server = create_server(self.app, map=self._map, sockets=[sock], threads=web.threads,
                                     ident="teachbox", clear_untrusted_proxy_headers=True, **options)
         self.port = sock.getsockname()[1]

@@ -8,6 +8,7 @@ from device.vocab import as_json
 
 from .auth import auth_json, error
 from .context import services
+from .payload import EXPORT_NAME, MAX_UPLOAD
 from .views import status_json
 
 bp = Blueprint("status", __name__)
@@ -15,7 +16,7 @@ bp = Blueprint("status", __name__)
 
 @bp.get("/")
 def index():
-    return render_template("index.html", vocab=as_json())
+    return render_template("index.html", vocab=as_json(), max_upload=MAX_UPLOAD, export_name=EXPORT_NAME)
 
 
 @bp.get("/api/status")

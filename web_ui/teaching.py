@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import shutil
+
 from flask import Blueprint, Response, abort, jsonify, request
 
-from .auth import protected
+from device.box import ImportRefused
+from device.vocab import SwitchState
+
+from .auth import error, protected
 from .context import services
-from .payload import class_number, json_body
+from .payload import EXPORT_NAME, MAX_BODY, MAX_UPLOAD, class_number, json_body
+from .status import current_status
+from .views import switch_json
 
 bp = Blueprint("teaching", __name__)
 
-MAX_UPLOAD = 2 << 20
+__all__ = ["bp", "MAX_BODY", "MAX_UPLOAD"]
 TEACH_LEASE = 3.0  # seconds a hold from the page lasts without a renewal
 
 
@@ -71,17 +79,39 @@ def rename():
 @bp.get("/api/export")
 @protected
 def export():
-    return Response(services().box.export_state(), mimetype="application/octet-stream",
-                    headers={"Content-Disposition": 'attachment; filename="teachbox-head.npz"',
+    return Response(services().box.export_state(), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{EXPORT_NAME}"',
                              "Cache-Control": "no-store"})
 
 
 @bp.post("/api/import")
 @protected
 def import_state():
-    upload = request.files.get("file")
-    data = upload.read(MAX_UPLOAD + 1) if upload is not None else request.get_data(cache=False)
+    data = _uploaded_file()  # at most MAX_UPLOAD (PageRequest), other routes' bodies at most MAX_BODY
     if not data:
-        abort(400, "no file: send the exported .npz as the request body or as form field 'file'")
-    classes = services().box.import_state(data)
-    return jsonify(ok=True, classes=[{"name": c.name, "examples": c.examples} for c in classes])
+        abort(400, f"no file: send the export ({EXPORT_NAME}, or an old teachbox-head.npz) as the request "
+                   "body or as form field 'file'")
+    box = services().box
+    try:
+        classes = box.import_state(data)
+    except ImportRefused as exc:
+        progress = box.snapshot().model_switch
+        switching = progress is not None and progress.state == SwitchState.EMBEDDING
+        return error(409 if switching else 400, str(exc))
+    return jsonify(ok=True, classes=[{"name": c.name, "examples": c.examples} for c in classes],
+                   switch=switch_json(box.snapshot().model_switch), status=current_status())
+
+
+def _uploaded_file() -> bytes:
+    """The uploaded bytes, held in memory once: a form's field ``file`` or the raw body.
+
+    A form's file is on disk (werkzeug spools parts over 500 kB) and read in one piece;
+    the raw body is copied in 1 MB chunks into a buffer that becomes the bytes without
+    another copy (``Request.get_data`` would hold it twice for a moment).
+    """
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        return upload.read() if upload is not None else b""
+    out = io.BytesIO()
+    shutil.copyfileobj(request.stream, out, 1 << 20)
+    return out.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Callable, Iterable, Optional
 
-from device.box import BoxSnapshot, ExamplePage, LibraryStatus, QualityReport
+from device.box import BoxSnapshot, ExamplePage, LibraryStatus, ModelChoice, QualityReport, SwitchProgress
 from device.vocab import AnswerState
 
 MAX_CELL_IDS = 500  # example ids listed per confusion cell (as many as one delete or move takes)
@@ -34,6 +34,7 @@ def status_json(snapshot: BoxSnapshot, auth: dict, doubtful: Optional[dict] = No
         "simulated": snapshot.panel is not None and snapshot.panel.simulated,
         "library": library_json(snapshot.library),
         "doubtful": doubtful,
+        "model_switch": switch_json(snapshot.model_switch),
     }
     if snapshot.panel is not None:
         panel = snapshot.panel
@@ -59,6 +60,21 @@ def library_json(library: Optional[LibraryStatus]) -> Optional[dict]:
             "saving_error": library.saving_error}
 
 
+def switch_json(progress: Optional[SwitchProgress]) -> Optional[dict]:
+    """The last model switch (or re-embedding of imported examples): ``None`` if there was none."""
+    if progress is None:
+        return None
+    return {"model": progress.model, "state": progress.state, "done": progress.done, "total": progress.total,
+            "error": progress.error}
+
+
+def models_json(models: Iterable[ModelChoice], progress: Optional[SwitchProgress]) -> dict:
+    """The embedding models the box knows (names and facts only) and the last switch."""
+    return {"models": [{"name": m.name, "dim": m.dim, "input_size": m.input_size, "note": m.note,
+                        "present": m.present, "current": m.current} for m in models],
+            "switch": switch_json(progress)}
+
+
 def examples_json(page: ExamplePage, class_id: int, thumb: Callable[[int], str]) -> dict:
     """A page of a class's examples, newest first; ``next`` is the ``before`` of the next page."""
     return {"class": class_id, "next": page.next,
@@ -76,11 +92,15 @@ def quality_json(report: QualityReport) -> dict:
             "confusion": [list(row) for row in report.confusion], "cells": cells}
 
 
-def doubtful_json(frames: Iterable, thumb: Callable[[int], str]) -> dict:
-    """The frames the box was unsure of, newest first (the best two classes and their cosine scores)."""
-    return {"frames": [{"id": f.id, "thumb": thumb(f.id), "best": f.best, "best_score": _score(f.best_score),
-                        "runner_up": f.runner_up, "runner_up_score": _score(f.runner_up_score),
-                        "answer": f.answer, "reason": f.reason} for f in frames]}
+def doubtful_json(frames: Iterable, thumb: Callable[[int], str], age: Callable[[float], float]) -> dict:
+    """The frames the box was unsure of, newest first (the best two classes and their cosine scores).
+
+    ``age_s`` is how many seconds ago each was kept (``age(frame.time)``: the box's own clock).
+    """
+    return {"frames": [{"id": f.id, "thumb": thumb(f.id), "age_s": round(age(f.time), 1), "best": f.best,
+                        "best_score": _score(f.best_score), "runner_up": f.runner_up,
+                        "runner_up_score": _score(f.runner_up_score), "answer": f.answer, "reason": f.reason}
+                       for f in frames]}
 
 
 def _score(value: Optional[float]) -> Optional[float]:

@@ -1,5 +1,7 @@
 /* Undo, Clear all, Export, Import. */
 import { $, examples, capitalise } from './dom.js';
+import { formatBytes } from './library.js';
+import { SWITCH } from './vocab.js';
 import { state, className } from './store.js';
 import { post } from './api.js';
 import { showBanner, reportError } from './banner.js';
@@ -8,6 +10,8 @@ const els = {
   undo: $('undo'), clearAll: $('clear-all'), exportLink: $('export'), importInput: $('import'),
   importLabel: $('import-label')
 };
+
+const IMPORT_TIMEOUT_MS = 10 * 60 * 1000;  // tens of MB over a Pi's Wi-Fi, then every example stored
 
 export const CLEAR_ALL_QUESTION = 'Forget every example of every class? Class names stay. ' +
   'This cannot be undone (Export first if you want to keep them).';
@@ -52,20 +56,39 @@ async function clearAll() {
   }
 }
 
+/** Why the page does not send a file this big, or why the box refused it for its size. */
+function tooBig(file, most) {
+  return '\u201c' + file.name + '\u201d is ' + formatBytes(file.size) + '; the page takes files of at most ' +
+    formatBytes(most) + '. Nothing was changed. Copy it to the box and run \u201cteachbox import FILE\u201d there ' +
+    '(stop the service first).';
+}
+
 async function importFile() {
   const file = els.importInput.files && els.importInput.files[0];
   if (!file) { return; }
+  const most = Number(els.importInput.dataset.maxBytes) || 0;
+  if (most && file.size > most) {  // the box would refuse it: do not send it at all
+    els.importInput.value = '';
+    showBanner(tooBig(file, most), 'error');
+    return;
+  }
   if (!window.confirm('Import \u201c' + file.name + '\u201d? It replaces everything the box has learned.')) {
     els.importInput.value = '';
     return;
   }
   els.importLabel.classList.add('busy');
   try {
-    const result = await post('/api/import', null, { raw: file });
+    const result = await post('/api/import', null, { raw: file, timeout: IMPORT_TIMEOUT_MS });
     const taught = (result.classes || []).filter((c) => c.examples).map((c) => c.name + ' (' + c.examples + ')');
-    showBanner('Imported \u201c' + file.name + '\u201d' + (taught.length ? ': ' + taught.join(', ') : ' (no examples in it)') + '.', 'info');
+    const again = result.switch && result.switch.state === SWITCH.EMBEDDING;  // made with another model
+    showBanner('Imported \u201c' + file.name + '\u201d' + (taught.length ? ': ' + taught.join(', ') : ' (no examples in it)') + '.' +
+      (again ? ' It was made with another model: the box learns its pictures again now (see Model).' : ''), 'info');
   } catch (error) {
-    reportError(error);
+    if (error.status === 413 && !(error.data && error.data.error)) {  // refused before the page saw it
+      showBanner(tooBig(file, most || file.size), 'error');
+    } else {
+      reportError(error);
+    }
   } finally {
     els.importLabel.classList.remove('busy');
     els.importInput.value = '';

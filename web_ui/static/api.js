@@ -26,9 +26,9 @@ async function readError(response) {
   return failure(message, response.status, data);
 }
 
-export async function request(method, url, body, contentType = 'application/json') {
+export async function request(method, url, body, contentType = 'application/json', timeout = REQUEST_TIMEOUT_MS) {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  const timer = setTimeout(() => controller.abort(), timeout);
   const headers = { Accept: 'application/json' };
   if (method !== 'GET') {
     headers[CSRF_HEADER] = state.csrf;
@@ -53,11 +53,12 @@ export async function request(method, url, body, contentType = 'application/json
   }
 }
 
-/** POST JSON (or `raw` bytes); on a stale CSRF token fetch a fresh one and try once more. */
-export async function post(url, data = {}, { raw } = {}) {
+/** POST JSON (or `raw` bytes); on a stale CSRF token fetch a fresh one and try once more.
+ * `timeout` (ms): how long to wait for the answer (an upload of tens of MB takes a while). */
+export async function post(url, data = {}, { raw, timeout = REQUEST_TIMEOUT_MS } = {}) {
   const body = raw !== undefined ? raw : JSON.stringify(data);
   const type = raw !== undefined ? 'application/octet-stream' : 'application/json';
-  const send = () => request('POST', url, body, type);
+  const send = () => request('POST', url, body, type, timeout);
   try {
     if (!state.csrf) { await poll(true); }
     try {

@@ -1,6 +1,6 @@
 /* The unsure pictures: frames the box kept because it could not tell two classes apart (or knew
- * neither).  One tap on a class teaches that class the picture the box kept; nothing new is
- * captured. */
+ * neither), each saying how long ago it was.  One tap on a class teaches that class the picture
+ * the box kept (nothing new is captured); "Throw away" drops one that shows none of them. */
 import { $, make, setText, setHidden, colourOf } from './dom.js';
 import { state, update, className } from './store.js';
 import { request, post } from './api.js';
@@ -10,7 +10,7 @@ import { REASON } from './vocab.js';
 const ALL_BUTTONS_UP_TO = 6;  // classes: a button for each; with more, the two guesses and a list
 
 const els = { list: $('inbox-list'), empty: $('inbox-empty'), waiting: $('inbox-waiting') };
-const view = { key: '', loading: false, frames: [], shownFor: '' };
+const view = { key: '', loading: false, frames: [], shownFor: '', loadedAt: 0 };
 const itemsById = new Map();  // frame id -> its <li>: kept across reloads, so nothing is redrawn under a finger
 let itemsFor = '';  // the class names the items were made with
 
@@ -25,6 +25,7 @@ async function load(s) {
   try {
     const data = await request('GET', '/api/doubtful');
     view.frames = data.frames || [];
+    view.loadedAt = Date.now();
   } catch (error) {
     view.key = '';
     if (error.status !== 401) { reportError(error); }
@@ -35,6 +36,28 @@ async function load(s) {
 }
 
 // -- drawing ------------------------------------------------------------------------------------
+/** "just now", "40 s ago", "2 min ago", "3 h ago", "2 days ago". */
+export function agoText(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  if (s < 10) { return 'just now'; }
+  if (s < 60) { return s + ' s ago'; }
+  if (s < 3600) { return Math.floor(s / 60) + ' min ago'; }
+  if (s < 2 * 86400) { return Math.floor(s / 3600) + ' h ago'; }
+  return Math.floor(s / 86400) + ' days ago';
+}
+
+function ageOf(frame) {
+  return (Number(frame.age_s) || 0) + (Date.now() - view.loadedAt) / 1000;
+}
+
+function renderAges() {
+  for (const frame of view.frames) {
+    const li = itemsById.get(frame.id);
+    const el = li && li.querySelector('.doubt-age');
+    if (el) { setText(el, agoText(ageOf(frame))); }
+  }
+}
+
 function question(frame) {
   const best = '\u201c' + className(frame.best) + '\u201d';
   if (frame.reason === REASON.CLOSE && frame.runner_up !== null && frame.runner_up !== undefined) {
@@ -63,6 +86,14 @@ function otherClass(frame, classes) {
   return select;
 }
 
+function throwAwayButton(frame) {
+  const button = make('button', { type: 'button', className: 'btn throw-away',
+    textContent: 'None of these: throw it away',
+    attrs: { 'aria-label': 'None of the classes: throw this picture away' } });
+  button.addEventListener('click', () => dismiss(frame, button.closest('.doubt')));
+  return button;
+}
+
 function doubt(frame) {
   const kept = itemsById.get(frame.id);
   if (kept) { return kept; }
@@ -82,10 +113,11 @@ function newItem(frame) {
       .concat([otherClass(frame, classes)]);
   return make('li', { className: 'doubt', attrs: { 'data-id': String(frame.id) } }, img,
     make('div', { className: 'doubt-text' },
+      make('p', { className: 'doubt-age', textContent: agoText(ageOf(frame)) }),
       make('p', { className: 'doubt-question', textContent: question(frame) }),
       make('p', { className: 'doubt-help', textContent: 'Tap what it shows:' })),
     make('div', { className: 'doubt-buttons', attrs: { role: 'group', 'aria-label': 'File this picture as' } },
-      ...choices));
+      ...choices, throwAwayButton(frame)));
 }
 
 function draw() {
@@ -100,6 +132,7 @@ function draw() {
     if (!ids.has(id) || !state.unlocked) { itemsById.delete(id); }
   }
   els.list.replaceChildren(...(state.unlocked ? view.frames.map(doubt) : []));
+  renderAges();
   setHidden(els.empty, !state.unlocked || view.loading || view.frames.length > 0);
 }
 
@@ -110,22 +143,33 @@ function removeFrame(id, li) {
   setHidden(els.empty, view.frames.length > 0);
 }
 
-async function file(frame, classId, li) {
+/** Send what was chosen for a frame (`path`, `body`); `done(result)` says so. */
+async function settle(frame, li, path, body, done) {
   if (!state.unlocked) { return; }
   for (const control of li ? li.querySelectorAll('button, select') : []) { control.disabled = true; }
   try {
-    const result = await post('/api/doubtful/file', { id: frame.id, class: classId });
+    const result = await post(path, body);
     removeFrame(frame.id, li);
     if (result.status) { update({ status: result.status }); }
-    showBanner('Taught \u201c' + className(classId) + '\u201d with that picture.', 'info');
+    done(result);
   } catch (error) {
     if (error.status === 404 && error.data && error.data.gone === frame.id) {
-      removeFrame(frame.id, li);  // filed from another phone, or pushed out by newer frames
+      removeFrame(frame.id, li);  // filed or thrown away from another phone, or pushed out by newer frames
     } else {
       for (const control of li ? li.querySelectorAll('button, select') : []) { control.disabled = false; }
     }
     reportError(error);
   }
+}
+
+function file(frame, classId, li) {
+  return settle(frame, li, '/api/doubtful/file', { id: frame.id, class: classId },
+    () => showBanner('Taught \u201c' + className(classId) + '\u201d with that picture.', 'info'));
+}
+
+function dismiss(frame, li) {
+  return settle(frame, li, '/api/doubtful/dismiss', { id: frame.id },
+    () => showBanner('Thrown away: the box learned nothing from that picture.', 'info'));
 }
 
 /** Called with every status; `shown`: the inbox view is on the screen. */
@@ -146,5 +190,7 @@ export function renderInbox(s, shown) {
     load(s);
   } else if (!view.shownFor && view.key && !view.loading) {
     draw();
+  } else if (shown) {
+    renderAges();
   }
 }

@@ -6,6 +6,8 @@ import { on } from './store.js';
 import { renderGallery, initGallery } from './gallery.js';
 import { renderQuality } from './quality.js';
 import { renderInbox } from './inbox.js';
+import { shortName } from './model.js';
+import { SWITCH } from './vocab.js';
 
 const TABS = ['pictures', 'quality', 'inbox'];
 const els = {
@@ -24,10 +26,13 @@ export function formatBytes(n) {
   return (bytes / (1 << 30)).toFixed(1).replace(/\.0$/, '') + ' GB';
 }
 
-function summary(library) {
+function summary(library, sw) {
   let text = examples(library.examples) + ' kept: ' + formatBytes(library.bytes) + ' of ' +
     formatBytes(library.max_bytes) + '; a class keeps at most ' + Number(library.max_per_class).toLocaleString('en') + '.';
   if (library.unwritten) { text += ' ' + library.unwritten + ' still being stored.'; }
+  if (sw && sw.state === SWITCH.EMBEDDING) {  // the model card has the details
+    text += ' Learning them again with ' + shortName(sw.model) + (sw.total ? ': ' + sw.done + ' of ' + sw.total : '') + '.';
+  }
   return text;
 }
 
@@ -59,7 +64,7 @@ export function renderLibrary(s) {
   setHidden(els.body, !library);
   setHidden(els.none, !!library);
   if (!library) { return; }
-  setText(els.summary, summary(library));
+  setText(els.summary, summary(library, s.model_switch));
   renderNotice(library);
   renderTabs(s);
   const near = view.near && !document.hidden;

@@ -15,6 +15,7 @@ import { renderLock, initAuth } from './auth.js';
 import { renderPanel } from './panel.js';
 import { renderDetails } from './details.js';
 import { renderLibrary, initLibrary } from './library.js';
+import { renderModel, initModel } from './model.js';
 
 const body = document.body;
 const conn = $('conn');
@@ -39,8 +40,8 @@ function render() {
   body.classList.remove('loading');
   body.classList.toggle('locked', !state.unlocked);
   body.classList.toggle('unlocked', state.unlocked);
-  for (const part of [renderAnswer, renderLive, renderClasses, renderActions, renderLock, renderLibrary, renderPanel,
-    renderDetails]) {
+  for (const part of [renderAnswer, renderLive, renderClasses, renderActions, renderLock, renderLibrary, renderModel,
+    renderPanel, renderDetails]) {
     try {
       part(s);
     } catch (e) {
@@ -68,5 +69,6 @@ initLive();
 initActions();
 initAuth();
 initLibrary();
+initModel();
 initPage();
 startPolling();
