@@ -24,7 +24,7 @@ from .library import ExampleInfo, LibraryReader
 from .loop import LoopSnapshot, TeachLoop
 from .pairing import PairingBroker, PairRequest
 from .panel import ButtonName, Panel, PanelView
-from .models import MODELS
+from .models import MODELS, fetch_command
 from .quality import QualityReport, assess
 from .reembed import ModelSwitcher, SwitchProgress
 from .exchange import ExportContents, decode_export, encode_export, looks_like_export
@@ -34,12 +34,17 @@ from .storage import decode_head
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Box", "BoxSnapshot", "ClassCount", "ExamplePage", "FrameGoneError", "ImportRefused", "LibraryStatus",
+__all__ = ["Box", "BoxSnapshot", "ClassCount", "ExamplePage", "FrameGoneError", "ImportBusy", "ImportRefused",
+           "LibraryStatus",
            "ModelChoice", "NoLibrary", "StorageBusy", "SwitchRefused", "EDIT_TIMEOUT", "MAX_IDS"]
 
 
 class ImportRefused(StateError):
     """An uploaded state file cannot be used; nothing was changed."""
+
+
+class ImportBusy(ImportRefused):
+    """An import cannot be taken now (a model switch is going on); nothing was changed."""
 
 
 class StorageBusy(TeachboxError, TimeoutError):
@@ -266,12 +271,13 @@ class Box:
         if self.switcher.running:
             raise SwitchRefused("a model switch is already going on; wait until it is done")
         path = self._model_file(name)
+        folder = self._model_dirs[0] if self._model_dirs else Path("models")
         if path is None:
-            raise SwitchRefused(f"{name} is not on this box: fetch it first (teachbox fetch-model --model {name})")
+            raise SwitchRefused(f"{name} is not on this box: fetch it first with {fetch_command(folder, name)}")
         embedder = self._load_model(path)  # ModelError: a damaged file (the message says what to do)
         if embedder.sha256 != MODELS[name].sha256:
-            raise SwitchRefused(f"{path} is not the known {name} (its sha256 differs): fetch it again "
-                                f"(teachbox fetch-model --model {name} --force)")
+            raise SwitchRefused(f"{path} is not the known {name} (its sha256 differs): fetch it again with "
+                                f"{fetch_command(path.parent, name, force=True)}")
         self.switcher.start(embedder)
 
     def _model_file(self, name: str) -> Optional[Path]:
@@ -384,7 +390,7 @@ class Box:
         """
         keeper = self._keeper()
         if self.switcher is not None and self.switcher.running:
-            raise ImportRefused("the box is embedding its examples with a new model; import when that is done. "
+            raise ImportBusy("the box is embedding its examples with a new model; import when that is done. "
                                 "Nothing was changed.")
         if looks_like_export(data):
             try:

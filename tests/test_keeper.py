@@ -396,7 +396,7 @@ def test_a_model_changed_in_the_config_embeds_the_stored_examples_at_start(tmp_p
 @pytest.mark.parametrize("name, why", [
     ("nonsense.tflite", "unknown model"),
     ("mobilenet_v1_1.0_224_quant_embedding_extractor.tflite", "runs .* already"),
-    (SMALL, "not on this box"),
+    (SMALL, "not on this box: fetch it first with .*fetch-model .*--name mobilenet_v1_0.5_160"),
 ])
 def test_a_model_switch_that_cannot_be_done_says_why_and_changes_nothing(tmp_path, embedder, name, why):
     from device.box import SwitchRefused

@@ -7,8 +7,7 @@ import shutil
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from device.box import ImportRefused
-from device.vocab import SwitchState
+from device.box import ImportBusy, ImportRefused
 
 from .auth import error, protected
 from .context import services
@@ -94,10 +93,10 @@ def import_state():
     box = services().box
     try:
         classes = box.import_state(data)
+    except ImportBusy as exc:  # a model switch is going on: try again later
+        return error(409, str(exc))
     except ImportRefused as exc:
-        progress = box.snapshot().model_switch
-        switching = progress is not None and progress.state == SwitchState.EMBEDDING
-        return error(409 if switching else 400, str(exc))
+        return error(400, str(exc))
     return jsonify(ok=True, classes=[{"name": c.name, "examples": c.examples} for c in classes],
                    switch=switch_json(box.snapshot().model_switch), status=current_status())
 
