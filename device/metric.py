@@ -78,9 +78,9 @@ PLAIN_PRIOR = (0.88, 0.05, 3.0)  # uncentred cosine of a new view of a taught th
 GATE_MAX = 0.6  # the gate never asks for more uncentred cosine than this ...
 GATE_SIGMAS = 4.0  # ... nor more than this many spreads under the class's own typical value
 TEMPERATURE_PRIOR = (0.10, 0.7, 4.0)  # softmax temperature (cosine units), spread of its log, weight
-LOW_TRUST = 0.25  # share of the sensitivity a class gets before it has MIN_VIEWS distinct leave-out views
-_EPS = 1e-12
 MIN_VIEWS = 4.0  # distinct leave-out views a class needs before its threshold gets the full sensitivity
+LOW_TRUST = 0.25  # share of the sensitivity a class gets before that (with one view: "unknown" only when obvious)
+_EPS = 1e-12
 
 
 def features(vectors) -> np.ndarray:
@@ -100,7 +100,7 @@ def _readonly(*arrays):
             a.flags.writeable = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Assessment:
     """What a fit thinks of a batch of embeddings (one row each).
 
@@ -130,14 +130,12 @@ def _prediction_from(assessment: Assessment, scores_row: np.ndarray, taught: np.
 
 
 # -- input checks ---------------------------------------------------------------------
-def _check_vectors(vectors, dim: Optional[int] = None) -> np.ndarray:
+def _check_vectors(vectors) -> np.ndarray:
     v = np.asarray(vectors)
     if v.ndim != 2:
         raise ValueError(f"vectors must be a 2-D array (examples x features), not shape {v.shape}")
-    if not np.issubdtype(v.dtype, np.number):
-        raise ValueError(f"vectors must be numbers, not {v.dtype}")
-    if dim is not None and v.shape[1] != dim:
-        raise ValueError(f"vectors have {v.shape[1]} features, expected {dim}")
+    if not np.issubdtype(v.dtype, np.number) or np.issubdtype(v.dtype, np.complexfloating):
+        raise ValueError(f"vectors must be real numbers, not {v.dtype}")
     if v.shape[1] < 1:
         raise ValueError("vectors have no features")
     if not np.isfinite(v).all():
@@ -229,6 +227,7 @@ class _Metric:
             sigma *= self.a
             sigma[np.diag_indices_from(sigma)] += self.b
             self.inv_lower = np.linalg.solve(np.linalg.cholesky(sigma), np.eye(dim))
+        _readonly(self.B, self.inv_lower)
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         """``P @ v`` for ``v`` of shape (D, k)."""
@@ -272,22 +271,27 @@ def _threshold(genuine: tuple, impostor: tuple, sensitivity: float) -> float:
 
 
 def _fit_temperature(cosines: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> float:
-    """Softmax temperature minimising the weighted leave-out NLL plus a prior on log T."""
+    """Softmax temperature minimising the weighted leave-out NLL plus a prior on log T (log grid, then finer)."""
     t0, log_spread, n0 = TEMPERATURE_PRIOR
-    grid = np.exp(np.linspace(math.log(3e-3), math.log(3.0), 121))
-    scores = cosines
-    if len(scores):
-        z = scores[None, :, :] / grid[:, None, None]  # (T, k, C); untaught = -inf
-        z = z - z.max(axis=2, keepdims=True)
-        log_norm = np.log(np.exp(z).sum(axis=2))
-        nll = (log_norm - z[:, np.arange(len(truth)), truth]) @ weights  # (T,)
-    else:
-        nll = np.zeros(len(grid))
-    prior = n0 * (np.log(grid / t0) ** 2) / (2 * log_spread ** 2)
-    return float(grid[int(np.argmin(nll + prior))])
+    rows = np.arange(len(truth))
+    own = cosines[rows, truth]
+    top = cosines.max(axis=1)
+
+    def cost(log_t: float) -> float:
+        t = math.exp(log_t)
+        nll = 0.0
+        if len(truth):
+            log_norm = np.log(np.exp((cosines - top[:, None]) / t).sum(axis=1))  # untaught: exp(-inf) = 0
+            nll = float(weights @ (log_norm - (own - top) / t))
+        return nll + n0 * (log_t - math.log(t0)) ** 2 / (2 * log_spread ** 2)
+
+    coarse = np.linspace(math.log(3e-3), math.log(3.0), 36)
+    best = min(coarse, key=cost)
+    step = coarse[1] - coarse[0]
+    return math.exp(min(np.linspace(best - step, best + step, 21), key=cost))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Fit:
     """The shared-metric head fitted to a set of examples; immutable and safe to share between threads.
 
@@ -611,7 +615,7 @@ COSINE_TEMPERATURE = 0.05  # the live head's (device.head.NearestCentroidHead) d
 COSINE_DOUBT = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CosineFit:
     """Plain cosine nearest centroid of the raw embeddings, answering as the live head does.
 
@@ -676,7 +680,7 @@ def fit_cosine(vectors, labels, num_classes: int, *, threshold: Optional[float] 
     return CosineFit(num_classes, dim, counts, threshold, centroids)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NeighbourFit:
     """k nearest neighbours by cosine, majority vote (Coral's project-teachable, Teachable Machine v1).
 
