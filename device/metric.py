@@ -54,7 +54,9 @@ centring hides (a black frame, a bare wall).  Thresholds come from the examples:
 Confidence: a softmax of ``cos_P`` at a temperature fitted to the same leave-one-group-out
 cosines (never to anything asked later), with a prior on the temperature for when there
 are few of them.  The probabilities are those of the taught classes given that the frame
-shows one of them; "unknown" is decided apart, by the thresholds.
+shows one of them; "unknown" is decided apart, by the thresholds.  With one class taught
+there is nothing to choose between, and its probability is that of the frame showing it
+rather than something untaught (from the normal fits of genuine and impostor novelty).
 """
 
 from __future__ import annotations
@@ -315,6 +317,7 @@ class Fit:
     _directions: np.ndarray = field(repr=False)  # (D, C) P mu_c / |mu_c|_P (0 for untaught)
     _plain: np.ndarray = field(repr=False)  # (C, D) unit centroids of the uncentred features
     _metric: _Metric = field(repr=False)
+    _known: Optional[np.ndarray] = field(default=None, repr=False)  # one class taught: its (mg, sg, mh, sh)
 
     @property
     def taught(self) -> np.ndarray:
@@ -351,6 +354,8 @@ class Fit:
         e = np.exp(logits)
         probabilities[:, taught] = e / e.sum(axis=1, keepdims=True)
         novelty = cos[rows, best]
+        if taught.sum() == 1:  # nothing to choose between: how sure is it that this is the class at all?
+            probabilities[rows, best] = _known_probability(novelty, self._known)
         plain = np.einsum("ij,ij->i", _unit_rows(f), self._plain[best])
         blank = np.linalg.norm(f, axis=1) <= _EPS
         known = (novelty >= self.thresholds[best]) & (plain >= self.gates[best]) & ~blank
@@ -361,10 +366,21 @@ class Fit:
         """One frame's answer: status OK (a taught class), UNKNOWN, or EMPTY (nothing taught).
 
         ``scores`` holds the cosine under the metric to every taught class (NaN for the
-        others); ``probabilities`` add up to 1 over the taught classes.
+        others); ``probabilities`` add up to 1 over the taught classes, except with one
+        class taught, where its probability is that of the thing being that class rather
+        than something untaught (0.5 when no running mean was given: it cannot tell).
         """
         assessment, cos = self._assess(_check_embedding(embedding, self.dim))
         return _prediction_from(assessment, cos[0], self.taught)
+
+
+def _known_probability(novelty: np.ndarray, known: Optional[np.ndarray]) -> np.ndarray:
+    """P(genuine | novelty) under the normal fits of genuine and impostor novelty, even odds."""
+    if known is None:
+        return np.full(len(novelty), 0.5)
+    mg, sg, mh, sh = known
+    log_ratio = (-0.5 * ((novelty - mh) / sh) ** 2 - math.log(sh)) - (-0.5 * ((novelty - mg) / sg) ** 2 - math.log(sg))
+    return 1.0 / (1.0 + np.exp(np.clip(log_ratio, -50.0, 50.0)))
 
 
 def fit(vectors, labels, num_classes: int, *, mean=None, bursts=None, shrinkage: float = DEFAULT_SHRINKAGE,
@@ -463,6 +479,7 @@ def fit(vectors, labels, num_classes: int, *, mean=None, bursts=None, shrinkage:
     thresholds = np.full(num_classes, -np.inf)
     gates = np.full(num_classes, -np.inf)
     temperature = TEMPERATURE_PRIOR[0]
+    known = None
     if n:
         stats = _leave_out_statistics(sample, counts, centroids, plain_sums, weights, mm, metric)
         impostor, impostor_class = _impostors(sample, f, squares, y, members, counts, centroids, weights, mm,
@@ -480,10 +497,12 @@ def fit(vectors, labels, num_classes: int, *, mean=None, bursts=None, shrinkage:
             near = _blend(impostor[landed], np.ones(int(landed.sum())), (pooled[0], pooled[1], IMPOSTOR_PRIOR[2]))
             trust = min(1.0, float(stats["weights"][own].sum()) / MIN_VIEWS)
             thresholds[c] = _threshold(genuine, near, sensitivity * (LOW_TRUST + (1 - LOW_TRUST) * trust))
+            if len(taught_ids) == 1:
+                known = np.array([*genuine, *near])
     plain = _unit_rows(plain_sums)
-    _readonly(counts, thresholds, gates, centre, directions, plain)
+    _readonly(counts, thresholds, gates, centre, directions, plain, known)
     return Fit(num_classes, dim, counts, shrinkage, sensitivity, float(temperature), thresholds, gates,
-               metric.kind, centre, directions, plain, metric)
+               metric.kind, centre, directions, plain, metric, known)
 
 
 class _Sample:

@@ -117,6 +117,9 @@ def test_one_class_taught_can_still_say_not_that_class(views):
     own = fit.assess(np.delete(views[0], np.arange(0, VIEWS, 3), axis=0))
     assert np.mean(others.class_ids < 0) >= 0.6
     assert np.mean(own.class_ids == 0) >= 0.8
+    # with nothing to choose between, the confidence says how sure it is that this is the class at all
+    assert np.median(own.confidence) > 0.7 > np.median(others.confidence)
+    assert metric.fit(x, y, 2).predict(views[0][1]).confidence == 0.5  # no running mean: it cannot tell
 
 
 def burst(view, copies, noise, seed):
