@@ -17,6 +17,7 @@ from .embedder import Embedder
 from .inbox import DoubtfulInbox
 from .keeper import MODEL_CHOICE_KEY, ExampleKeeper
 from .models import MODELS
+from .fitter import Fitter
 from .reembed import ModelSwitcher
 from .library import Caps, ExampleLibrary
 from .loop import LogOutput, TeachLoop
@@ -124,7 +125,8 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
     loop.add_observer(DoubtfulOutput(inbox, clock=clock))
     switcher = ModelSwitcher(keeper, swap=loop.switch_model, on_done=lambda _: inbox.clear())
     reembed_if_needed(keeper, switcher, embedder)
-    services = {"inbox": inbox, "switcher": switcher, "model_dirs": config.model_dirs,
+    fitter = start_fitter(config, keeper, loop)
+    services = {"inbox": inbox, "switcher": switcher, "fitter": fitter, "model_dirs": config.model_dirs,
                 "model_pinned": ("the config file sets [model] path, so the model is changed there"
                                  if config.model.path else None),
                 "load_model": lambda path: Embedder(path, num_threads=config.threads), "clock": clock}
@@ -137,6 +139,18 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
     loop.add_observer(panel)
     log.info("front panel: %s", panel.describe())
     return Box(loop, panel=panel, pairing=pairing, **services)
+
+
+def start_fitter(config: Config, keeper: ExampleKeeper, loop: TeachLoop) -> Optional[Fitter]:
+    """The thread that fits the metric (or k-NN) head after teaching; ``None`` for the live centroid head."""
+    if config.head.kind == "centroid":
+        return None
+    fitter = Fitter(keeper, kind=config.head.kind, sensitivity=config.head.sensitivity, mean=loop.frame_mean,
+                    num_classes=lambda: loop.head.num_classes, install=loop.install_fit)
+    keeper.watch(fitter.request)
+    fitter.start()
+    fitter.request()
+    return fitter
 
 
 def reembed_if_needed(keeper: ExampleKeeper, switcher: ModelSwitcher, embedder: Embedder) -> None:

@@ -125,7 +125,7 @@ class Box:
                  pairing: Optional[PairingBroker] = None, inbox: Optional[DoubtfulInbox] = None,
                  switcher: Optional[ModelSwitcher] = None, model_dirs: Sequence[Path] = (),
                  model_pinned: Optional[str] = None, load_model: Optional[Callable[[Path], object]] = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, fitter=None) -> None:
         self.loop = loop
         self.panel = panel
         self.pairing = pairing
@@ -135,6 +135,7 @@ class Box:
         self._model_pinned = model_pinned  # why the phone may not switch the model, if it may not
         self._load_model = load_model
         self._clock = clock
+        self.fitter = fitter  # fits the metric head after teaching ([head] kind), or None
         keeper = loop.keeper
         self._reader = None if keeper is None else LibraryReader(keeper.library)
         self._quality_lock = threading.Lock()
@@ -157,6 +158,8 @@ class Box:
 
     def close(self) -> bool:
         """Store what is left, release the camera, the outputs and the pins; ``False`` if some was lost."""
+        if self.fitter is not None:
+            self.fitter.close()
         stored = self.loop.close()
         if self._reader is not None:
             self._reader.close()
@@ -228,6 +231,8 @@ class Box:
             error = keeper.saving_error
             raise StorageBusy("the examples library did not answer in time"
                               + (f" ({error})" if error else "") + "; the change is made when it does")
+        if self.fitter is not None:
+            self.fitter.settle(EDIT_TIMEOUT)  # and the answering head is fitted to it
 
     def clear(self, class_id: int) -> int:
         self.loop.head.check_class(class_id)
@@ -363,7 +368,10 @@ class Box:
 
     def _wait(self, future):
         try:
-            return future.result(EDIT_TIMEOUT)
+            result = future.result(EDIT_TIMEOUT)
+            if self.fitter is not None:
+                self.fitter.settle(EDIT_TIMEOUT)  # the answering head is fitted to the change too
+            return result
         except FutureTimeout:
             error = self.loop.keeper.saving_error
             raise StorageBusy("the examples library did not answer in time"

@@ -56,6 +56,10 @@ class HeadConfig:
     unknown_threshold: float = _doc("cosine similarity under which the answer is 'unknown'; 0 = off", 0.0)
     smoothing: int = _doc("frames in the majority vote that steadies the answer; 1 = off", 5)
     temperature: float = _doc("softmax temperature turning similarities into confidences", 0.05)
+    kind: str = _doc("the head that answers: centroid (cosine nearest centroid, at once), metric (nearest "
+                     "centroid in a learned metric, with an unknown that calibrates itself; fitted after "
+                     "teaching) or knn (3 nearest neighbours, for comparison)", "centroid")
+    sensitivity: float = _doc("metric head: how readily it answers unknown, 0 (never) to 1 (readily)", 0.5)
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,8 @@ class Config:
 
 
 _SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
-_CHOICES = {("log", "level"): ("debug", "info", "warning", "error"), ("panel", "gpio"): ("auto", "mock", "off")}
+_CHOICES = {("log", "level"): ("debug", "info", "warning", "error"), ("panel", "gpio"): ("auto", "mock", "off"),
+            ("head", "kind"): ("centroid", "metric", "knn")}
 _RANGES = {
     ("camera", "timeout"): (0.1, 600.0),
     ("model", "threads"): (0, 64),
@@ -171,6 +176,7 @@ _RANGES = {
     ("head", "unknown_threshold"): (0.0, 1.0),
     ("head", "smoothing"): (1, 99),
     ("head", "temperature"): (1e-4, 10.0),
+    ("head", "sensitivity"): (0.0, 1.0),
     ("storage", "save_interval"): (0.5, 3600.0),
     ("storage", "max_examples_per_class"): (1, 100_000),
     ("storage", "max_megabytes"): (1, 1 << 20),

@@ -111,6 +111,7 @@ class ExampleKeeper:
         self._queued: List[_Part] = []  # handed to the writer, not written yet
         self._undoable: List[_Undoable] = []
         self._install: Optional[Callable] = None
+        self._watchers: List[Callable[[], None]] = []
         self.notice: Optional[str] = None  # the last thing a cap refused, for the page
         self.changes = 0  # bumps after every write: readers (quality, gallery) can tell
         self.size_bytes = library.size_bytes()
@@ -137,6 +138,30 @@ class ExampleKeeper:
     def attach(self, install: Callable[[Callable], None]) -> None:
         """``install(build)`` swaps the loop's head for ``build(current head)`` under the loop's lock."""
         self._install = install
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """``changed()`` after every write that changed what is stored (from the writer thread)."""
+        self._watchers.append(changed)
+
+    def training_set(self):
+        """``(model, vectors (n, D) float32, classes (n,), bursts (n,))``: everything stored and taught not yet written."""
+        model, decode = self.model, self._from_stored
+        stored, classes, bursts = self.library.training_set(model.sha256, model.dim)
+        vectors = [decode(v) for v in stored] if decode is not None else list(stored)
+        labels, groups = list(classes), list(bursts)
+        with self._lock:
+            unwritten = self._queued + ([self._open] if self._open is not None else [])
+            holds = {}
+            for part in unwritten:
+                if part.model != model:
+                    continue
+                group = holds.setdefault(id(part.hold), -1 - len(holds))  # its own burst until it is written
+                for vector in part.vectors:
+                    vectors.append(decode(vector))
+                    labels.append(part.class_id)
+                    groups.append(group)
+        array = np.array(vectors, dtype=np.float32).reshape(len(vectors), model.dim)
+        return model, array, np.array(labels, dtype=np.int64), np.array(groups, dtype=np.int64)
 
     @property
     def saving_error(self) -> Optional[str]:
@@ -283,6 +308,8 @@ class ExampleKeeper:
     def _written(self, library: ExampleLibrary) -> None:
         self.size_bytes = library.size_bytes()
         self.changes += 1
+        for changed in self._watchers:
+            changed()
         self._changed_since_backup = True
         if self._monotonic() - self._backed_up >= self.backup_every:
             self._backup(library)

@@ -461,6 +461,19 @@ class ExampleLibrary:
                 for example_id, class_id, dtype, vector in rows:
                     yield example_id, class_id, decode_vector(dtype, vector, dim)
 
+    def training_set(self, model: str, dim: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(stored vectors (n, dim), classes (n,), bursts (n,))`` of every example embedded with ``model``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.class, e.burst, m.dtype, m.vector FROM examples e JOIN embeddings m ON m.example = e.id "
+                "WHERE m.model = ? ORDER BY e.id", (model,)).fetchall()
+        vectors = np.empty((len(rows), dim), dtype=np.float32)
+        for row, (_, _, dtype, vector) in enumerate(rows):
+            vectors[row] = decode_vector(dtype, vector, dim)
+        classes = np.array([r[0] for r in rows], dtype=np.int64)
+        bursts = np.array([r[1] for r in rows], dtype=np.int64)
+        return vectors, classes, bursts
+
     def missing_embeddings(self, model: str) -> List[int]:
         """Examples with a crop but no embedding under ``model`` (what a model switch must embed)."""
         with self._lock:

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 STAGES = ("capture", "preprocess", "invoke", "classify")
 SURE = 0.7  # a shown class at least this confident reads as sure; below, "not sure - maybe ..."
+MEAN_FRAMES = 300  # frames the running mean of what the camera sees is taken over (~10-30 s)
+MIN_MEAN_FRAMES = 30  # frames seen before that mean is used instead of the examples' own
 Answer = Union[int, str]  # a class id, or "unknown" / "nothing-learned"
 
 
@@ -155,6 +157,10 @@ class TeachLoop:
         self.teacher = teacher or BurstTeacher(head.dim)
         self._last: Optional[FrameResult] = None
         self._description = embedder.describe()
+        self._fit = None  # the fitted head that answers (device.fitter), or None: the live head answers
+        self._mean = np.zeros(head.dim, dtype=np.float32)  # running mean of the frames' embeddings
+        self._mean_step = np.zeros(head.dim, dtype=np.float32)
+        self._mean_frames = 0
         if keeper is not None:
             keeper.attach(self.swap_head)
 
@@ -235,6 +241,7 @@ class TeachLoop:
     def clear(self, class_id: int) -> int:
         with self.lock:
             forgotten = self.head.clear(class_id)
+            self._fit = None  # it knows the class: the live head answers until the next fit
             self.teacher.forget_class(class_id)
             if self.keeper is not None:
                 self.keeper.clear(class_id)
@@ -244,6 +251,7 @@ class TeachLoop:
     def clear_all(self) -> int:
         with self.lock:
             forgotten = self.head.clear_all()
+            self._fit = None
             self.teacher.forget_all()
             if self.keeper is not None:
                 self.keeper.clear_all()
@@ -254,6 +262,8 @@ class TeachLoop:
         """Answer with ``build(current head)`` from the next frame on (a rebuilt or imported head)."""
         with self.lock:
             self.head = build(self.head)
+            if self._fit is not None and self._fit.num_classes != self.head.num_classes:
+                self._fit = None
             self._smoother.reset()
 
     def switch_model(self, embedder, build) -> None:
@@ -267,6 +277,10 @@ class TeachLoop:
             self.teacher = BurstTeacher(embedder.dim, rate=old.rate, duplicate_similarity=old.duplicate_similarity)
             self.embedder = embedder
             self.model = model_identity(embedder.describe())
+            self._fit = None
+            self._mean = np.zeros(embedder.dim, dtype=np.float32)
+            self._mean_step = np.zeros(embedder.dim, dtype=np.float32)
+            self._mean_frames = 0
             self._description = embedder.describe()
             self.head = head
             self._smoother.reset()
@@ -317,7 +331,10 @@ class TeachLoop:
             if embedder is not self.embedder:  # the model was switched during this frame: it does not count
                 return self._publish(FrameResult(frame, self.camera.state, None, self._shown(None), 0.0, seq=seq))
             taught = self._teach(seq, invoked, embedding, prepared)
-            prediction = self.head.predict(embedding)
+            if self.teacher.active is None:  # what is held up to be taught is not what the camera usually sees
+                self._follow_mean(embedding)
+            fit = self._fit
+            prediction = (fit if fit is not None else self.head).predict(embedding)
             answer = self._shown(prediction)
         classified = time.perf_counter()
         stats = self._stats
@@ -328,6 +345,25 @@ class TeachLoop:
         confidence = float(prediction.probabilities[answer]) if isinstance(answer, int) else 0.0
         return self._publish(FrameResult(frame, self.camera.state, prediction, answer, confidence, taught, seq,
                                          prepared, embedding))
+
+    def _follow_mean(self, embedding: np.ndarray) -> None:
+        """The running mean of what the camera sees (no labels): an average, then an EMA of MEAN_FRAMES."""
+        self._mean_frames += 1
+        rate = 1.0 / min(self._mean_frames, MEAN_FRAMES)
+        np.subtract(embedding, self._mean, out=self._mean_step)
+        self._mean_step *= rate
+        self._mean += self._mean_step
+
+    def frame_mean(self) -> Optional[np.ndarray]:
+        """A copy of the running mean of the frames' embeddings (``None`` until a few frames were seen)."""
+        with self.lock:
+            return self._mean.copy() if self._mean_frames >= MIN_MEAN_FRAMES else None
+
+    def install_fit(self, fit, model) -> None:
+        """Answer with ``fit`` from the next frame on (from the fitter; a fit of another model is dropped)."""
+        with self.lock:
+            if model == self.model and getattr(fit, "num_classes", None) == self.head.num_classes:
+                self._fit = fit
 
     def _teach(self, seq: int, now: float, embedding: np.ndarray, prepared: np.ndarray) -> Optional[int]:
         class_id = self.teacher.choose(seq, now, embedding)

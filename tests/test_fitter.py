@@ -1,0 +1,123 @@
+"""The fitted head answers ([head] kind = metric or knn): fitted off the loop after teaching, following every edit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import REPO, Clock, box_config
+from device import metric
+from device.app import build_box
+from device.camera import FolderCamera, SyntheticCamera
+from device.fitter import Fitter
+
+SMALL = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
+
+
+def make_box(tmp_path, embedder, camera=None, kind="metric", **sections):
+    return build_box(box_config(tmp_path, head={"kind": kind, "smoothing": 1}, **sections), simulate=True,
+                     camera=camera or SyntheticCamera(fps=0), embedder=embedder, clock=Clock())
+
+
+def teach(box, class_id, n):
+    box.loop.teach_next(class_id, n)
+    for _ in range(n + 1):
+        box.step()
+    box.settle()
+
+
+def fitted_counts(box):
+    fit = box.loop._fit
+    return None if fit is None else [int(c) for c in fit.counts]
+
+
+def test_the_metric_head_answers_once_fitted_and_follows_every_edit(tmp_path, embedder, coil100):
+    camera = FolderCamera(coil100)
+    box = make_box(tmp_path, embedder, camera=camera)
+    try:
+        for class_id, name in enumerate(["obj002", "obj003", "obj004"]):
+            camera.select(name)
+            teach(box, class_id, 4)
+        assert isinstance(box.loop._fit, metric.Fit) and fitted_counts(box) == [4, 4, 4, 0]
+        camera.select("obj003")
+        camera.seek(40)
+        result = box.step()
+        assert result.prediction.class_id == 1
+        np.testing.assert_allclose(result.prediction.probabilities, box.loop._fit.predict(
+            embedder.embed(result.frame)).probabilities, rtol=1e-5)  # the answer is the fit's
+        box.delete_examples([e.id for e in box.examples(0).examples[:2]])
+        assert fitted_counts(box) == [2, 4, 4, 0]
+        box.loop.clear(2)  # a cleared class is never answered, not even before the next fit
+        assert box.loop._fit is None or fitted_counts(box)[2] == 0
+        box.settle()
+        assert fitted_counts(box) == [2, 4, 0, 0]
+        camera.select("obj004")
+        camera.seek(10)
+        assert box.step().prediction.class_id != 2
+    finally:
+        box.close()
+
+
+def test_a_model_switch_fits_the_new_model(tmp_path, embedder, coil100):
+    mirror = REPO.parent / "shared" / "models"
+    camera = FolderCamera(coil100)
+    box = make_box(tmp_path, embedder, camera=camera, model={"dir": str(mirror)})
+    try:
+        for class_id, name in enumerate(["obj002", "obj005"]):
+            camera.select(name)
+            teach(box, class_id, 3)
+        box.switch_model(SMALL)
+        assert box.switcher.wait(60)
+        box.step()
+        box.settle()
+        assert box.loop._fit is not None and box.loop._fit.dim == 512 and fitted_counts(box)[:2] == [3, 3]
+    finally:
+        box.close()
+
+
+@pytest.mark.parametrize("kind, fitted", [("knn", metric.NeighbourFit), ("centroid", type(None))])
+def test_the_other_heads(tmp_path, embedder, kind, fitted):
+    box = make_box(tmp_path, embedder, kind=kind)
+    try:
+        teach(box, 0, 2)
+        teach(box, 1, 2)
+        assert isinstance(box.loop._fit, fitted)
+        assert (box.fitter is None) == (kind == "centroid")
+        assert box.step().prediction.status in ("ok", "unknown")
+    finally:
+        box.close()
+
+
+def test_the_running_mean_of_what_the_camera_sees(tmp_path, embedder):
+    box = make_box(tmp_path, embedder, kind="centroid")
+    try:
+        assert box.loop.frame_mean() is None
+        frames = [box.step() for _ in range(40)]
+        mean = box.loop.frame_mean()
+        assert mean is not None and mean.shape == (embedder.dim,)
+        expected = np.mean([embedder.embed(f.frame).copy() for f in frames], axis=0)
+        np.testing.assert_allclose(mean, expected, rtol=1e-3, atol=1e-4)  # an average until 300 frames
+    finally:
+        box.close()
+
+
+def test_many_requests_make_few_fits(tmp_path):
+    class Keeper:
+        calls = 0
+
+        def training_set(self):
+            Keeper.calls += 1
+            rng = np.random.default_rng(Keeper.calls)
+            return "model", rng.random((6, 8), dtype=np.float32), np.array([0, 0, 0, 1, 1, 1]), np.arange(6)
+
+    installed = []
+    fitter = Fitter(Keeper(), mean=lambda: None, num_classes=lambda: 2,
+                    install=lambda fit, model: installed.append((fit, model)))
+    fitter.start()
+    for _ in range(50):
+        fitter.request()
+    assert fitter.settle(10)
+    fitter.close()
+    assert 1 <= len(installed) <= 3 and installed[-1][1] == "model"
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Fitter(Keeper(), kind="softmax", mean=lambda: None, num_classes=lambda: 2, install=print)
