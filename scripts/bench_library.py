@@ -42,8 +42,6 @@ box.close()
 
 
 def fill(state: Path, n: int, model_path: Path, folder: Optional[Path] = None) -> None:
-    import numpy as np
-
     from device.camera import SyntheticCamera
     from device.embedder import Embedder
     from device.keeper import encode_jpeg
