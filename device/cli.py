@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--protocol", choices=("random", "arc"), default="random")
     ev.add_argument("--splits", type=int, default=10)
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--head", choices=("centroid", "metric", "knn"), default="centroid",
+                    help="the head taught: centroid (the live head), metric or knn (see the README's Heads)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     info = with_config(commands.add_parser("info", help="runtime, model, threads and paths"))
@@ -185,12 +187,13 @@ def _eval(args, config: Config) -> int:
 
     embedder = Embedder(config.model_path, num_threads=config.threads)
     result = evaluate(embedder, args.data, shots=args.shots, ways=args.ways, protocol=args.protocol,
-                      splits=args.splits, seed=args.seed)
+                      splits=args.splits, seed=args.seed, head=args.head)
     if args.json:
         _out(json.dumps(result))
     else:
         _out(f"accuracy {result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}  "
-              f"({result['shots']}-shot, {result['ways']}-way, {result['protocol']}, {result['splits']} splits, "
+              f"({result['shots']}-shot, {result['ways']}-way, {result['protocol']}, {result['head']} head, "
+              f"{result['splits']} splits, "
               f"{result['queries']} queries, {result['model']}, {result['seconds']} s)")
     return 0
 

@@ -69,9 +69,18 @@ def support_indices(n: int, shots: int, protocol: str, rng: np.random.Generator)
     return np.arange(start, start + shots)
 
 
+HEADS = ("centroid", "metric", "knn")
+
+
 def evaluate(embedder, data_dir, *, shots: int, ways: Optional[int] = None, protocol: str = "random",
-             splits: int = 10, seed: int = 0, **head_options) -> dict:
-    """Mean and spread of few-shot accuracy over ``splits`` random draws."""
+             splits: int = 10, seed: int = 0, head: str = "centroid", **head_options) -> dict:
+    """Mean and spread of few-shot accuracy over ``splits`` random draws.
+
+    ``head``: ``centroid`` (the live head, taught one example at a time), ``metric`` or
+    ``knn`` (:mod:`device.metric`, fitted to the examples; "unknown" counts as wrong).
+    """
+    if head not in HEADS:
+        raise DataError(f"head {head!r} is not one of {', '.join(HEADS)}")
     if protocol not in PROTOCOLS:
         raise DataError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     if shots < 1 or splits < 1:
@@ -91,27 +100,42 @@ def evaluate(embedder, data_dir, *, shots: int, ways: Optional[int] = None, prot
     accuracies, queries = [], 0
     for _ in range(splits):
         chosen = [names[i] for i in np.sort(rng.choice(len(names), size=ways, replace=False))]
-        head = NearestCentroidHead(embedder.dim, ways, **head_options)
-        tests = []
+        live = NearestCentroidHead(embedder.dim, ways, **head_options)
+        tests, taught, labels = [], [], []
         for class_id, name in enumerate(chosen):
             embeddings = cache[name]
             support = support_indices(len(embeddings), shots, protocol, rng)
             for index in support:
-                head.teach(class_id, embeddings[index])
+                live.teach(class_id, embeddings[index])
+                taught.append(embeddings[index])
+                labels.append(class_id)
             mask = np.ones(len(embeddings), dtype=bool)
             mask[support] = False
             tests.extend((class_id, e) for e in embeddings[mask])
-        right = 0
-        for class_id, embedding in tests:
-            prediction = head.predict(embedding)
-            right += prediction.status == STATUS_OK and prediction.class_id == class_id
+        if head == "centroid":
+            right = 0
+            for class_id, embedding in tests:
+                prediction = live.predict(embedding)
+                right += prediction.status == STATUS_OK and prediction.class_id == class_id
+        else:
+            fitted = _fit(head, np.stack(taught), np.array(labels), ways)
+            answers = fitted.assess(np.stack([e for _, e in tests])).class_ids
+            right = int(np.sum(answers == np.array([c for c, _ in tests])))
         accuracies.append(right / len(tests))
         queries += len(tests)
     return {
         "accuracy": float(np.mean(accuracies)),
         "accuracy_std": float(np.std(accuracies)),
         "split_accuracies": [round(a, 6) for a in accuracies],
-        "shots": shots, "ways": ways, "protocol": protocol, "splits": splits, "seed": seed,
+        "shots": shots, "ways": ways, "protocol": protocol, "splits": splits, "seed": seed, "head": head,
         "queries": queries, "classes_available": len(names),
         "model": embedder.model_path.name, "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _fit(head: str, vectors: np.ndarray, labels: np.ndarray, num_classes: int):
+    from . import metric
+
+    if head == "knn":
+        return metric.fit_neighbours(vectors, labels, num_classes)
+    return metric.fit(vectors, labels, num_classes)

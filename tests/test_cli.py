@@ -107,6 +107,15 @@ def test_eval_coil100_arc_protocol(capsys, coil100, model_path):
     assert "accuracy_std" in result
 
 
+@pytest.mark.parametrize("head", ["metric", "knn"])
+def test_eval_teaches_the_other_heads(capsys, coil100, model_path, head):
+    code = main(["eval", "--data", str(coil100), "--shots", "5", "--ways", "5", "--splits", "3", "--head", head,
+                 "--json", "--model", str(model_path)])
+    assert code == 0
+    result = only_json(capsys.readouterr().out)
+    assert result["head"] == head and result["accuracy"] >= 0.9  # "unknown" counts as wrong
+
+
 def test_eval_is_reproducible_with_a_seed(capsys, tmp_path, model_path):
     data = tiny_dataset(tmp_path / "data", per_class=5)
     argv = ["eval", "--data", str(data), "--shots", "2", "--splits", "4", "--seed", "7", "--json",
