@@ -73,6 +73,16 @@ def hanging_camera():
     camera.release.set()
 
 
+@pytest.fixture
+def factory():
+    """gpiozero's own mock pins (with PWM), reset after the test."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    factory = MockFactory(pin_class=MockPWMPin)
+    yield factory
+    factory.reset()
+
+
 class Clock:
     """A monotonic clock the test moves by hand (``clock.t += 5``)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from device.bursts import BurstTeacher
 from device.camera import CameraSupervisor, SyntheticCamera
@@ -29,13 +29,6 @@ class Clock:
 
     def __call__(self):
         return self.t
-
-
-@pytest.fixture
-def factory():
-    factory = MockFactory(pin_class=MockPWMPin)
-    yield factory
-    factory.reset()
 
 
 def build(embedder, factory, *, camera=None, timeout=2.0, pairing=None, **panel_options):

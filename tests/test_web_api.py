@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from conftest import REPO, Clock, box_config
 from device.app import build_box
@@ -67,13 +67,6 @@ def make_rig(embedder, factory, state_dir, **sections) -> Rig:
                     clock=clock)
     clock.t += 5  # past the boot chase
     return Rig(box, camera, clock, factory)
-
-
-@pytest.fixture
-def factory():
-    factory = MockFactory(pin_class=MockPWMPin)
-    yield factory
-    factory.reset()
 
 
 @pytest.fixture

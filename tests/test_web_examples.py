@@ -31,13 +31,6 @@ from web_ui.app import create_app
 
 
 @pytest.fixture
-def factory():
-    factory = MockFactory(pin_class=MockPWMPin)
-    yield factory
-    factory.reset()
-
-
-@pytest.fixture
 def rig(embedder, factory, tmp_path):
     rig = make_rig(embedder, factory, tmp_path / "state")
     yield rig

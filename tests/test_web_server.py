@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import List
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
 from PIL import Image
 
 from conftest import box_config
@@ -74,13 +73,6 @@ def wait_until(condition, what: str, deadline: float = DEADLINE):
             return value
         time.sleep(0.02)
     pytest.fail(f"gave up after {deadline:g} s waiting for {what}")
-
-
-@pytest.fixture
-def factory():
-    factory = MockFactory(pin_class=MockPWMPin)
-    yield factory
-    factory.reset()
 
 
 def serve(box, camera, tmp_path, **limits):
