@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--protocol", choices=("random", "arc"), default="random")
     ev.add_argument("--splits", type=int, default=10)
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--unknown-classes", type=int, default=0, metavar="K",
+                    help="K more classes per split never taught, asked too: right only when answered unknown")
     ev.add_argument("--head", choices=("centroid", "metric", "knn"), default="centroid",
                     help="the head taught: centroid (the live head), metric or knn (see the README's Heads)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
@@ -187,7 +189,7 @@ def _eval(args, config: Config) -> int:
 
     embedder = Embedder(config.model_path, num_threads=config.threads)
     result = evaluate(embedder, args.data, shots=args.shots, ways=args.ways, protocol=args.protocol,
-                      splits=args.splits, seed=args.seed, head=args.head)
+                      splits=args.splits, seed=args.seed, head=args.head, unknown_classes=args.unknown_classes)
     if args.json:
         _out(json.dumps(result))
     else:

@@ -73,11 +73,15 @@ HEADS = ("centroid", "metric", "knn")
 
 
 def evaluate(embedder, data_dir, *, shots: int, ways: Optional[int] = None, protocol: str = "random",
-             splits: int = 10, seed: int = 0, head: str = "centroid", **head_options) -> dict:
+             splits: int = 10, seed: int = 0, head: str = "centroid", unknown_classes: int = 0,
+             **head_options) -> dict:
     """Mean and spread of few-shot accuracy over ``splits`` random draws.
 
     ``head``: ``centroid`` (the live head, taught one example at a time), ``metric`` or
     ``knn`` (:mod:`device.metric`, fitted to the examples; "unknown" counts as wrong).
+    ``unknown_classes``: that many more classes per split are never taught; their images
+    are asked too and are right only when answered "unknown" (open set).  Thresholds
+    never see them.
     """
     if head not in HEADS:
         raise DataError(f"head {head!r} is not one of {', '.join(HEADS)}")
@@ -91,15 +95,19 @@ def evaluate(embedder, data_dir, *, shots: int, ways: Optional[int] = None, prot
     if not MIN_CLASSES <= ways <= min(len(names), MAX_CLASSES):
         raise DataError(f"ways = {ways}: the data has {len(names)} classes and the head takes "
                         f"{MIN_CLASSES} to {MAX_CLASSES}")
+    if unknown_classes < 0 or ways + unknown_classes > len(names):
+        raise DataError(f"ways ({ways}) + unknown classes ({unknown_classes}) must be at most the "
+                        f"{len(names)} classes of the data")
     small = [n for n in names if len(dataset[n]) <= shots]
     if small:
         raise DataError(f"classes {', '.join(small[:5])} have no more than {shots} images: nothing left to test")
     cache = EmbeddingCache(embedder, dataset)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
-    accuracies, queries = [], 0
+    accuracies, queries, open_set = [], 0, OpenSet()
     for _ in range(splits):
-        chosen = [names[i] for i in np.sort(rng.choice(len(names), size=ways, replace=False))]
+        drawn = [names[i] for i in rng.choice(len(names), size=ways + unknown_classes, replace=False)]
+        chosen, strangers = sorted(drawn[:ways], key=names.index), drawn[ways:]
         live = NearestCentroidHead(embedder.dim, ways, **head_options)
         tests, taught, labels = [], [], []
         for class_id, name in enumerate(chosen):
@@ -112,15 +120,16 @@ def evaluate(embedder, data_dir, *, shots: int, ways: Optional[int] = None, prot
             mask = np.ones(len(embeddings), dtype=bool)
             mask[support] = False
             tests.extend((class_id, e) for e in embeddings[mask])
-        if head == "centroid":
+        if unknown_classes or head != "centroid":
+            fitted = _fit(head, np.stack(taught), np.array(labels), ways, **head_options)
+            truth = np.array([c for c, _ in tests])
+            strange = np.concatenate([cache[name] for name in strangers]) if strangers else None
+            right = open_set.add(fitted, np.stack([e for _, e in tests]), truth, strange)
+        elif head == "centroid":
             right = 0
             for class_id, embedding in tests:
                 prediction = live.predict(embedding)
                 right += prediction.status == STATUS_OK and prediction.class_id == class_id
-        else:
-            fitted = _fit(head, np.stack(taught), np.array(labels), ways)
-            answers = fitted.assess(np.stack([e for _, e in tests])).class_ids
-            right = int(np.sum(answers == np.array([c for c, _ in tests])))
         accuracies.append(right / len(tests))
         queries += len(tests)
     return {
@@ -128,14 +137,83 @@ def evaluate(embedder, data_dir, *, shots: int, ways: Optional[int] = None, prot
         "accuracy_std": float(np.std(accuracies)),
         "split_accuracies": [round(a, 6) for a in accuracies],
         "shots": shots, "ways": ways, "protocol": protocol, "splits": splits, "seed": seed, "head": head,
+        "unknown_classes": unknown_classes, **open_set.figures(),
         "queries": queries, "classes_available": len(names),
         "model": embedder.model_path.name, "seconds": round(time.perf_counter() - started, 2),
     }
 
 
-def _fit(head: str, vectors: np.ndarray, labels: np.ndarray, num_classes: int):
+def _fit(head: str, vectors: np.ndarray, labels: np.ndarray, num_classes: int, **head_options):
     from . import metric
 
     if head == "knn":
         return metric.fit_neighbours(vectors, labels, num_classes)
+    if head == "centroid":
+        return metric.fit_cosine(vectors, labels, num_classes, threshold=head_options.get("threshold"))
     return metric.fit(vectors, labels, num_classes)
+
+
+class OpenSet:
+    """Open-set figures over every split: unknown AUROC, open-set accuracy and calibration error."""
+
+    BINS = 10
+
+    def __init__(self) -> None:
+        self.known_novelty: List[float] = []
+        self.strange_novelty: List[float] = []
+        self.right = 0
+        self.asked = 0
+        self.confidence: List[float] = []
+        self.correct: List[bool] = []
+
+    def add(self, fitted, taught_queries, truth, strange) -> int:
+        """Ask ``fitted`` the taught classes' queries (and the strangers'); how many taught ones were right."""
+        known = fitted.assess(taught_queries)
+        right = known.class_ids == truth
+        self.known_novelty.extend(np.nan_to_num(known.novelty, nan=-np.inf).tolist())
+        self.confidence.extend(np.where(known.class_ids >= 0, known.confidence, 0.0).tolist())
+        self.correct.extend(right.tolist())
+        self.right += int(right.sum())
+        self.asked += len(truth)
+        if strange is not None:
+            other = fitted.assess(strange)
+            self.strange_novelty.extend(np.nan_to_num(other.novelty, nan=-np.inf).tolist())
+            self.right += int(np.sum(other.class_ids < 0))
+            self.asked += len(strange)
+        return int(right.sum())
+
+    def figures(self) -> dict:
+        if not self.asked:
+            return {}
+        out = {"open_set_accuracy": round(self.right / self.asked, 6),
+               "calibration_error": round(_calibration_error(np.array(self.confidence), np.array(self.correct),
+                                                             self.BINS), 6)}
+        if self.strange_novelty:
+            out["unknown_auroc"] = round(_auroc(np.array(self.known_novelty), np.array(self.strange_novelty)), 6)
+        return out
+
+
+def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a taught thing's score > an untaught thing's), ties counting half (Mann-Whitney)."""
+    scores = np.concatenate([positive, negative])
+    order = scores.argsort(kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # average ranks of ties
+        tied = scores == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
+    """Expected calibration error: |accuracy - confidence| per confidence bin, weighted by its share."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)

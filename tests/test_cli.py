@@ -116,6 +116,31 @@ def test_eval_teaches_the_other_heads(capsys, coil100, model_path, head):
     assert result["head"] == head and result["accuracy"] >= 0.9  # "unknown" counts as wrong
 
 
+def test_eval_with_classes_never_taught_measures_the_unknown(capsys, coil100, model_path):
+    figures = {}
+    for head in ("centroid", "metric"):
+        code = main(["eval", "--data", str(coil100), "--shots", "5", "--ways", "5", "--unknown-classes", "5",
+                     "--splits", "2", "--head", head, "--json", "--model", str(model_path)])
+        assert code == 0
+        figures[head] = only_json(capsys.readouterr().out)
+    for result in figures.values():
+        assert result["unknown_classes"] == 5 and 0.5 <= result["unknown_auroc"] <= 1.0
+        assert 0.0 <= result["calibration_error"] <= 1.0
+    # the live head never says unknown: half of the queries (the untaught things) are wrong
+    assert figures["centroid"]["open_set_accuracy"] < 0.6 < figures["metric"]["open_set_accuracy"]
+
+
+def test_eval_refuses_more_unknown_classes_than_there_are(caplog, tmp_path, model_path):
+    for name in ("a", "b", "c"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(3):
+            Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    assert main(["eval", "--data", str(tmp_path), "--shots", "1", "--ways", "2", "--unknown-classes", "2",
+                 "--model", str(model_path)]) == 2
+    assert "unknown classes (2)" in caplog.text
+
+
 def test_eval_is_reproducible_with_a_seed(capsys, tmp_path, model_path):
     data = tiny_dataset(tmp_path / "data", per_class=5)
     argv = ["eval", "--data", str(data), "--shots", "2", "--splits", "4", "--seed", "7", "--json",
