@@ -186,28 +186,27 @@ class OpenSet:
         if not self.asked:
             return {}
         out = {"open_set_accuracy": round(self.right / self.asked, 6),
-               "calibration_error": round(_calibration_error(np.array(self.confidence), np.array(self.correct),
+               "calibration_error": round(calibration_error(np.array(self.confidence), np.array(self.correct),
                                                              self.BINS), 6)}
         if self.strange_novelty:
-            out["unknown_auroc"] = round(_auroc(np.array(self.known_novelty), np.array(self.strange_novelty)), 6)
+            out["unknown_auroc"] = round(auroc(np.array(self.known_novelty), np.array(self.strange_novelty)), 6)
         return out
 
 
-def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a taught thing's score > an untaught thing's), ties counting half (Mann-Whitney)."""
-    scores = np.concatenate([positive, negative])
-    order = scores.argsort(kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average ranks of ties
-        tied = scores == value
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    n_pos, n_neg = len(positive), len(negative)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counted half (Mann-Whitney); NaN when a side is empty."""
+    if not len(positive) or not len(negative):
+        return float("nan")
+    both = np.concatenate([positive, negative])
+    order = both.argsort(kind="mergesort")
+    ranks = np.empty(len(both))
+    _, first, counts = np.unique(both[order], return_index=True, return_counts=True)
+    ranks[order] = np.repeat(first + (counts - 1) / 2.0 + 1, counts)  # average ranks of ties
+    return float((ranks[:len(positive)].sum() - len(positive) * (len(positive) + 1) / 2)
+                 / (len(positive) * len(negative)))
 
 
-def _calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
+def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
     """Expected calibration error: |accuracy - confidence| per confidence bin, weighted by its share."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)

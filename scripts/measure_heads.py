@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from device import metric  # noqa: E402
 from device.camera import list_images, load_rgb  # noqa: E402
-from device.evaluate import load_dataset  # noqa: E402
+from device.evaluate import auroc, calibration_error, load_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -209,33 +209,11 @@ def default_cache() -> Path:
 
 
 # -- episodes and figures ------------------------------------------------------------------
-def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counted half."""
-    if not len(positive) or not len(negative):
-        return float("nan")
-    both = np.concatenate([positive, negative])
-    order = both.argsort(kind="mergesort")
-    ranks = np.empty(len(both))
-    sorted_values = both[order]
-    # average ranks of ties
-    _, first, counts = np.unique(sorted_values, return_index=True, return_counts=True)
-    average = first + (counts - 1) / 2.0 + 1
-    ranks[order] = np.repeat(average, counts)
-    return float((ranks[:len(positive)].sum() - len(positive) * (len(positive) + 1) / 2)
-                 / (len(positive) * len(negative)))
-
-
 def calibration(confidence: np.ndarray, right: np.ndarray, bins: int = 10):
     """(expected calibration error, fraction right among confidence >= 0.9, how many those are)."""
     if not len(confidence):
         return float("nan"), float("nan"), 0
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            ece += inside.mean() * abs(confidence[inside].mean() - right[inside].mean())
+    ece = calibration_error(confidence, right, bins)
     sure = confidence >= 0.9
     return float(ece), float(right[sure].mean()) if sure.any() else float("nan"), int(sure.sum())
 
