@@ -118,7 +118,7 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
                            duplicate_similarity=config.teaching.duplicate_similarity)
     loop = TeachLoop(supervisor, embedder, head, model=model_identity(embedder.describe()),
                      keeper=keeper,
-                     smoothing=config.head.smoothing, teacher=teacher)
+                     smoothing=config.head.smoothing, teacher=teacher, keep_mean=config.head.kind == "metric")
     loop.add_observer(LogOutput(lambda: loop.head.names))
     loop.add_observer(SystemdOutput(loop))
     inbox = DoubtfulInbox()

@@ -135,12 +135,13 @@ class TeachLoop:
     :param smoothing: frames in the majority vote (1 = off).
     :param observers: outputs, ``update(result)`` after every frame (see :meth:`add_observer`).
     :param inputs: objects with ``poll()``, called before every capture (see :meth:`add_input`).
+    :param keep_mean: keep the running mean of the frames' embeddings (for the metric head's fits).
     """
 
     def __init__(self, camera: CameraSupervisor, embedder, head, *, model: ModelIdentity,
                  keeper=None, smoothing: int = 5,
                  observers: Sequence[object] = (), inputs: Sequence[object] = (),
-                 teacher: Optional[BurstTeacher] = None) -> None:
+                 teacher: Optional[BurstTeacher] = None, keep_mean: bool = False) -> None:
         self.camera = camera
         self.embedder = embedder
         self.head = head
@@ -161,6 +162,7 @@ class TeachLoop:
         self._mean = np.zeros(head.dim, dtype=np.float32)  # running mean of the frames' embeddings
         self._mean_step = np.zeros(head.dim, dtype=np.float32)
         self._mean_frames = 0
+        self._keep_mean = keep_mean  # only a fitted metric head reads the running mean
         if keeper is not None:
             keeper.attach(self.swap_head)
 
@@ -331,7 +333,7 @@ class TeachLoop:
             if embedder is not self.embedder:  # the model was switched during this frame: it does not count
                 return self._publish(FrameResult(frame, self.camera.state, None, self._shown(None), 0.0, seq=seq))
             taught = self._teach(seq, invoked, embedding, prepared)
-            if self.teacher.active is None:  # what is held up to be taught is not what the camera usually sees
+            if self._keep_mean and self.teacher.active is None:  # what is held up is not the usual view
                 self._follow_mean(embedding)
             fit = self._fit
             prediction = (fit if fit is not None else self.head).predict(embedding)
