@@ -58,7 +58,7 @@ class HeadConfig:
     temperature: float = _doc("softmax temperature turning similarities into confidences", 0.05)
     kind: str = _doc("the head that answers: centroid (cosine nearest centroid, at once), metric (nearest "
                      "centroid in a learned metric, with an unknown that calibrates itself; fitted after "
-                     "teaching) or knn (3 nearest neighbours, for comparison)", "centroid")
+                     "teaching; the default) or knn (3 nearest neighbours, for comparison)", "metric")
     sensitivity: float = _doc("metric head: how readily it answers unknown, 0 (never) to 1 (readily)", 0.5)
 
 

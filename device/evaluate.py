@@ -73,7 +73,7 @@ HEADS = ("centroid", "metric", "knn")
 
 
 def evaluate(embedder, data_dir, *, shots: int, ways: Optional[int] = None, protocol: str = "random",
-             splits: int = 10, seed: int = 0, head: str = "centroid", unknown_classes: int = 0,
+             splits: int = 10, seed: int = 0, head: str = "metric", unknown_classes: int = 0,
              **head_options) -> dict:
     """Mean and spread of few-shot accuracy over ``splits`` random draws.
 

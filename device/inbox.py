@@ -42,6 +42,9 @@ DEFAULT_DUPLICATE_SIMILARITY = 0.98
 
 REASON_CLOSE = DoubtReason.CLOSE  # the two best classes scored within the margin
 REASON_UNKNOWN = DoubtReason.UNKNOWN  # the head answered "unknown"
+REASON_UNSURE = DoubtReason.UNSURE  # the head named a class at less than ``unsure_below``
+# an answer less likely than not to be right is worth a person's look, whatever the scores
+DEFAULT_UNSURE_BELOW = 0.5
 
 Answer = Union[int, str]  # a class id, or "unknown" / "nothing-learned" (as device.loop shows it)
 ThumbnailSource = Union[bytes, bytearray, memoryview, Callable[[], bytes], None]
@@ -145,6 +148,8 @@ class DoubtfulInbox:
         (cosine similarity) is doubtful; see :data:`DEFAULT_MARGIN` for why 0.05.
     :param duplicate_similarity: a doubtful frame this similar (cosine) to the last kept
         one is the same view and is not kept again.
+    :param unsure_below: a frame answered with a probability under this is doubtful too
+        (a head whose confidence counts the chance of a thing never taught says so here).
     """
 
     def __init__(
@@ -153,6 +158,7 @@ class DoubtfulInbox:
         min_interval: float = DEFAULT_MIN_INTERVAL,
         margin: float = DEFAULT_MARGIN,
         duplicate_similarity: float = DEFAULT_DUPLICATE_SIMILARITY,
+        unsure_below: float = DEFAULT_UNSURE_BELOW,
     ) -> None:
         self.capacity = _check_capacity(capacity)
         self.min_interval = _check_number("min_interval", min_interval, 0.0, math.inf, "seconds, 0 or more")
@@ -160,6 +166,7 @@ class DoubtfulInbox:
         self.duplicate_similarity = _check_number(
             "duplicate_similarity", duplicate_similarity, -1.0, 1.0, "a cosine from -1 to 1"
         )
+        self.unsure_below = _check_number("unsure_below", unsure_below, 0.0, 1.0, "a probability from 0 to 1")
         self._lock = threading.Lock()
         self._frames: "OrderedDict[int, DoubtfulFrame]" = OrderedDict()
         self._next_id = 1
@@ -198,7 +205,7 @@ class DoubtfulInbox:
             best, best_score, second, second_score = self._two_best(prediction.scores)
             if best_score == -math.inf:
                 return None  # no taught class scored (e.g. an all-zero embedding): nothing to file
-            reason = self._doubt(prediction.status, best_score, second_score)
+            reason = self._doubt(prediction, best_score, second_score)
             if reason is None:
                 return None
             unit = _unit(embedding)
@@ -219,12 +226,16 @@ class DoubtfulInbox:
         second = int(scratch.argmax())
         return best, best_score, second, float(scratch[second])
 
-    def _doubt(self, status: str, best_score: float, second_score: float) -> Optional[str]:
-        """Why a frame is doubtful (``"unknown"`` / ``"close"``), or ``None`` if it is not."""
-        if status == STATUS_UNKNOWN:
+    def _doubt(self, prediction: Prediction, best_score: float, second_score: float) -> Optional[str]:
+        """Why a frame is doubtful (``"unknown"`` / ``"close"`` / ``"unsure"``), or ``None`` if it is not."""
+        if prediction.status == STATUS_UNKNOWN:
             return REASON_UNKNOWN
-        if status == STATUS_OK and best_score - second_score < self.margin:
+        if prediction.status != STATUS_OK:
+            return None
+        if best_score - second_score < self.margin:
             return REASON_CLOSE  # with one class taught the runner-up is -inf: never close
+        if prediction.confidence < self.unsure_below:
+            return REASON_UNSURE
         return None
 
     def _is_duplicate(self, unit: np.ndarray) -> bool:

@@ -53,10 +53,15 @@ centring hides (a black frame, a bare wall).  Thresholds come from the examples:
 
 Confidence: a softmax of ``cos_P`` at a temperature fitted to the same leave-one-group-out
 cosines (never to anything asked later), with a prior on the temperature for when there
-are few of them.  The probabilities are those of the taught classes given that the frame
-shows one of them; "unknown" is decided apart, by the thresholds.  With one class taught
-there is nothing to choose between, and its probability is that of the frame showing it
-rather than something untaught (from the normal fits of genuine and impostor novelty).
+are few of them, gives the probabilities of the taught classes given that the frame
+shows one of them.  They are multiplied by the probability that it shows a taught thing
+at all: genuine against impostor novelty of the answer's class, from the same normal
+fits as its threshold, at even odds.  So a confident answer is one that is both clearly
+this class rather than another and clearly not something untaught: the open set is
+calibrated too, not only the choice between taught classes (of the answers given with
+confidence >= 0.9, over 90% are right, counting every answer given to a thing never
+taught as wrong).  "Unknown" is decided apart, by the thresholds.  With one class taught
+there is nothing to choose between and only the second factor is left.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from .head import MAX_CLASSES, STATUS_EMPTY, STATUS_OK, STATUS_UNKNOWN, Predicti
 DEFAULT_SHRINKAGE = 0.3
 DEFAULT_SENSITIVITY = 0.5
 NEAR_DUPLICATE = 0.95  # centred cosine at which two examples count as one view (camera noise alone: ~0.8-0.9)
+BURST_SAME = 0.05  # ... and within a hold, what is within this of the frame closest to it (noise alone)
 LOO_PER_CLASS = 24  # examples per class the thresholds and temperature are estimated from (evenly spread)
 # priors: (mean, spread, weight in pseudo-examples) of the scores, from the dev data
 GENUINE_PRIOR = (0.40, 0.20, 3.0)  # novelty of a new view of a taught thing
@@ -80,6 +86,7 @@ PLAIN_PRIOR = (0.88, 0.05, 3.0)  # uncentred cosine of a new view of a taught th
 GATE_MAX = 0.6  # the gate never asks for more uncentred cosine than this ...
 GATE_SIGMAS = 4.0  # ... nor more than this many spreads under the class's own typical value
 TEMPERATURE_PRIOR = (0.10, 0.7, 4.0)  # softmax temperature (cosine units), spread of its log, weight
+DOUBT_VIEWS = 1 / 9  # one view: at most 90% sure (new views of a thing seen once are 85-97% right at >= 0.9)
 MIN_VIEWS = 4.0  # distinct leave-out views a class needs before its threshold gets the full sensitivity
 LOW_TRUST = 0.25  # share of the sensitivity a class gets before that (with one view: "unknown" only when obvious)
 _EPS = 1e-12
@@ -301,7 +308,9 @@ class Fit:
     ``thresholds[c]`` / ``gates[c]``: novelty / uncentred cosine under which a frame
     answered ``c`` is "unknown" (-inf: none); ``temperature``: of the softmax over the
     cosines under the metric; ``solver``: ``"isotropic"`` (no residual: one example
-    per class), ``"woodbury"`` (n < D) or ``"full"``.
+    per class), ``"woodbury"`` (n < D) or ``"full"``; ``views[c]``: how many distinct
+    views class ``c``'s examples are (of at most LOO_PER_CLASS sampled); a class of
+    ``v`` views is at most ``v / (v + DOUBT_VIEWS)`` sure that a frame shows it.
     """
 
     num_classes: int
@@ -313,11 +322,12 @@ class Fit:
     thresholds: np.ndarray
     gates: np.ndarray
     solver: str
+    views: np.ndarray  # (C,) distinct views per class (a hold of one view, or near-duplicates, count once)
     _mean: np.ndarray = field(repr=False)  # (D,) centre of the features
     _directions: np.ndarray = field(repr=False)  # (D, C) P mu_c / |mu_c|_P (0 for untaught)
     _plain: np.ndarray = field(repr=False)  # (C, D) unit centroids of the uncentred features
     _metric: _Metric = field(repr=False)
-    _known: Optional[np.ndarray] = field(default=None, repr=False)  # one class taught: its (mg, sg, mh, sh)
+    _known: Optional[np.ndarray] = field(default=None, repr=False)  # (C, 4) per class (mg, sg, mh, sh), NaN: none
 
     @property
     def taught(self) -> np.ndarray:
@@ -354,8 +364,10 @@ class Fit:
         e = np.exp(logits)
         probabilities[:, taught] = e / e.sum(axis=1, keepdims=True)
         novelty = cos[rows, best]
-        if taught.sum() == 1:  # nothing to choose between: how sure is it that this is the class at all?
-            probabilities[rows, best] = _known_probability(novelty, self._known)
+        # which taught class, times how likely the frame shows a taught class at all
+        known_p = _known_probability(novelty, None if self._known is None else self._known[best])
+        views = self.views[best]
+        probabilities *= np.minimum(known_p, views / (views + DOUBT_VIEWS))[:, None]
         plain = np.einsum("ij,ij->i", _unit_rows(f), self._plain[best])
         blank = np.linalg.norm(f, axis=1) <= _EPS
         known = (novelty >= self.thresholds[best]) & (plain >= self.gates[best]) & ~blank
@@ -366,21 +378,28 @@ class Fit:
         """One frame's answer: status OK (a taught class), UNKNOWN, or EMPTY (nothing taught).
 
         ``scores`` holds the cosine under the metric to every taught class (NaN for the
-        others); ``probabilities`` add up to 1 over the taught classes, except with one
-        class taught, where its probability is that of the thing being that class rather
-        than something untaught (0.5 when no running mean was given: it cannot tell).
+        others); ``probabilities`` add up to the probability that the frame shows a taught
+        thing at all (with one class taught and no running mean given, 0.5: it cannot tell).
         """
         assessment, cos = self._assess(_check_embedding(embedding, self.dim))
         return _prediction_from(assessment, cos[0], self.taught)
 
 
 def _known_probability(novelty: np.ndarray, known: Optional[np.ndarray]) -> np.ndarray:
-    """P(genuine | novelty) under the normal fits of genuine and impostor novelty, even odds."""
+    """P(a taught thing | novelty) under the normal fits (m, 4) of genuine and impostor novelty, even odds.
+
+    Monotone in the novelty: beyond the narrower fit's mean the wider fit's tail would win
+    again, so the novelty is held there (under the impostors' mean when they are the
+    narrower, over the genuine mean when those are).  Rows of NaN (no fit) give 0.5.
+    """
     if known is None:
         return np.full(len(novelty), 0.5)
-    mg, sg, mh, sh = known
-    log_ratio = (-0.5 * ((novelty - mh) / sh) ** 2 - math.log(sh)) - (-0.5 * ((novelty - mg) / sg) ** 2 - math.log(sg))
-    return 1.0 / (1.0 + np.exp(np.clip(log_ratio, -50.0, 50.0)))
+    mg, sg, mh, sh = known.T
+    x = np.maximum(novelty, np.where(sh <= sg, mh, -np.inf))
+    x = np.minimum(x, np.where(sg < sh, mg, np.inf))
+    log_ratio = (-0.5 * ((x - mh) / sh) ** 2 - np.log(sh)) - (-0.5 * ((x - mg) / sg) ** 2 - np.log(sg))
+    p = 1.0 / (1.0 + np.exp(np.clip(log_ratio, -50.0, 50.0)))
+    return np.where(np.isnan(p), 0.5, p)
 
 
 def fit(vectors, labels, num_classes: int, *, mean=None, bursts=None, shrinkage: float = DEFAULT_SHRINKAGE,
@@ -479,13 +498,15 @@ def fit(vectors, labels, num_classes: int, *, mean=None, bursts=None, shrinkage:
     thresholds = np.full(num_classes, -np.inf)
     gates = np.full(num_classes, -np.inf)
     temperature = TEMPERATURE_PRIOR[0]
-    known = None
+    known = np.full((num_classes, 4), np.nan)
+    views = np.zeros(num_classes)
     if n:
         stats = _leave_out_statistics(sample, counts, centroids, plain_sums, weights, mm, metric)
         impostor, impostor_class = _impostors(sample, f, squares, y, members, counts, centroids, weights, mm,
                                               metric, class_feature_means, external)
         temperature = _fit_temperature(stats["cosines"], stats["truth"], stats["weights"])
         pooled = _blend(impostor, np.ones(len(impostor)), IMPOSTOR_PRIOR)
+        np.add.at(views, sample.label[:sample.filled], sample.weight[:sample.filled])
         for c in taught_ids:
             own = stats["truth"] == c
             plain_genuine = _blend(stats["plain"][own], stats["weights"][own], PLAIN_PRIOR)
@@ -497,12 +518,11 @@ def fit(vectors, labels, num_classes: int, *, mean=None, bursts=None, shrinkage:
             near = _blend(impostor[landed], np.ones(int(landed.sum())), (pooled[0], pooled[1], IMPOSTOR_PRIOR[2]))
             trust = min(1.0, float(stats["weights"][own].sum()) / MIN_VIEWS)
             thresholds[c] = _threshold(genuine, near, sensitivity * (LOW_TRUST + (1 - LOW_TRUST) * trust))
-            if len(taught_ids) == 1:
-                known = np.array([*genuine, *near])
+            known[c] = (*genuine, *near)
     plain = _unit_rows(plain_sums)
-    _readonly(counts, thresholds, gates, centre, directions, plain, known)
+    _readonly(counts, thresholds, gates, views, centre, directions, plain, known)
     return Fit(num_classes, dim, counts, shrinkage, sensitivity, float(temperature), thresholds, gates,
-               metric.kind, centre, directions, plain, metric, known)
+               metric.kind, views, centre, directions, plain, metric, known)
 
 
 class _Sample:
@@ -528,10 +548,14 @@ class _Sample:
         picked = np.arange(len(rows))
         if len(rows) > LOO_PER_CLASS:
             picked = np.linspace(0, len(rows) - 1, LOO_PER_CLASS).round().astype(np.int64)
-        near = (zc[picked] @ zc.T) >= NEAR_DUPLICATE
+        similarity = zc[picked] @ zc.T
+        near = similarity >= NEAR_DUPLICATE
         near[np.arange(len(picked)), picked] = True
-        if bursts is not None:
-            near |= bursts[picked][:, None] == bursts[None, :]
+        if bursts is not None:  # within a hold, what camera noise alone could have made is the same view
+            same = bursts[picked][:, None] == bursts[None, :]
+            same[np.arange(len(picked)), picked] = False
+            closest = np.where(same, similarity, -np.inf).max(axis=1, keepdims=True)
+            near |= same & (similarity >= closest - BURST_SAME)
         span = slice(self.filled, self.filled + len(picked))
         self.index[span] = rows[picked]
         self.label[span] = c

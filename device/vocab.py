@@ -55,6 +55,7 @@ class LedPattern(Vocabulary):
 class DoubtReason(Vocabulary):
     CLOSE = "close"  # the two best classes scored almost alike
     UNKNOWN = "unknown"  # the head answered "unknown"
+    UNSURE = "unsure"  # the head named a class, with little confidence
 
 
 class ExampleSource(Vocabulary):

@@ -219,13 +219,14 @@ def calibration(confidence: np.ndarray, right: np.ndarray, bins: int = 10):
 
 
 def draw_episode(data: List[np.ndarray], ways: int, unknown: int, shots: int, per_class: int,
-                 rng: np.random.Generator, protocol: str = "random", burst: int = 0):
+                 rng: np.random.Generator, protocol: str = "random", burst: int = 0, one_hold: bool = False):
     """Support (vectors, labels, bursts) and queries (vectors, labels; -1 = a class never taught).
 
     ``protocol``: ``random`` views, or ``arc`` (``shots`` consecutive turntable views, the
     queries from the rest of the turn).  ``burst`` > 0: every support view becomes a hold
     of ``burst`` frames (the view's features x (1 + 0.3 N(0, 1)), about what camera noise
-    does to them), one burst id per hold.
+    does to them), one burst id per hold.  ``one_hold``: a class's whole support is one
+    burst (a user turning the thing while holding its button once).
     """
     chosen = rng.choice(len(data), ways + unknown, replace=False)
     sx, sy, qx, qy = [], [], [], []
@@ -247,7 +248,7 @@ def draw_episode(data: List[np.ndarray], ways: int, unknown: int, shots: int, pe
             qx.append(e[order[:per_class]])
             qy.extend([-1] * min(per_class, len(e)))
     sx, sy = np.concatenate(sx), np.array(sy)
-    bursts = np.arange(len(sy))
+    bursts = sy.copy() if one_hold else np.arange(len(sy))
     if burst:
         bursts = np.repeat(bursts, burst)
         sx = np.repeat(sx, burst, axis=0)
@@ -256,7 +257,8 @@ def draw_episode(data: List[np.ndarray], ways: int, unknown: int, shots: int, pe
     return sx, sy, bursts, np.concatenate(qx), np.array(qy)
 
 
-def run_episodes(heads, data, *, ways, unknown, shots, episodes, per_class, seed, protocol="random", burst=0):
+def run_episodes(heads, data, *, ways, unknown, shots, episodes, per_class, seed, protocol="random", burst=0,
+                 one_hold=False):
     """{head: {figure: value}} over ``episodes`` draws (the same draws for every head).
 
     A head is ``make(vectors, labels, num_classes, bursts, stream_mean)``.
@@ -265,7 +267,7 @@ def run_episodes(heads, data, *, ways, unknown, shots, episodes, per_class, seed
     out = {name: {"acc": [], "auroc": [], "open": [], "false_unknown": [], "conf": [], "right": [],
                   "open_conf": [], "open_right": [], "fit_ms": [], "untaught_named": []} for name in heads}
     for _ in range(episodes):
-        sx, sy, bursts, qx, qy = draw_episode(data, ways, unknown, shots, per_class, rng, protocol, burst)
+        sx, sy, bursts, qx, qy = draw_episode(data, ways, unknown, shots, per_class, rng, protocol, burst, one_hold)
         known = qy >= 0
         stream = np.concatenate([sx, qx]).mean(axis=0)  # what a camera would have seen, unlabelled
         for name, make in heads.items():
@@ -357,6 +359,24 @@ def curve(results, closed, shots: int = 5, head: str = "metric") -> None:
                 cells.append(f"[{low:.2f},{min(high, 1):.2f}): {conf[inside].mean():.3f}/{pct(right[inside].mean())}/"
                              f"{int(inside.sum())}")
         print(f"  {s:2d} shots  " + "  ".join(cells))
+
+
+def holds(sets, args) -> None:
+    """One hold per class: 10 consecutive turntable views (the arc protocol) in one burst."""
+    print("\n## One hold per class: 10 consecutive turntable views taught in one burst per class, "
+          "10-way + 10 held out (camera mean)")
+    print(f"  {'data':24s} {'burst ids given':16s} accuracy  AUROC  open-set  taught called unknown  "
+          "never-taught named")
+    for name in ("coil100-dev", "coil-clutter", "coil-scene", "coil-light"):
+        if name not in sets:
+            continue
+        for given in (True, False):
+            make = {"m": (lambda x, y, c, b, m: metric.fit(x, y, c, bursts=b, mean=m)) if given
+                    else (lambda x, y, c, b, m: metric.fit(x, y, c, mean=m))}
+            f = run_episodes(make, sets[name], ways=10, unknown=10, shots=10, episodes=max(10, args.episodes // 5),
+                             per_class=args.queries, seed=98, protocol="arc", one_hold=True)["m"]
+            print(f"  {name:24s} {str(given):16s} {pct(f['acc']):>8s}  {f['auroc']:.3f}  {pct(f['open']):>8s}  "
+                  f"{pct(f['false_unknown']):>21s}  {pct(f['untaught_named']):>18s}")
 
 
 def sweep(sets, args) -> None:
@@ -454,6 +474,7 @@ def main(argv=None) -> int:
                              per_class=args.queries, seed=99, burst=10)["m"]
             print(f"  {name:24s} {str(given):16s} {pct(f['acc']):>8s}  {f['auroc']:.3f}  {pct(f['open']):>8s}  "
                   f"{pct(f['false_unknown']):>8s}")
+    holds(sets, args)
     curve(results, closed)
     sweep(sets, args)
     section = time.perf_counter()

@@ -66,17 +66,18 @@ class Served:
 
 
 @contextlib.contextmanager
-def served_box(model_path, state, *, model_dir=None):
+def served_box(model_path, state, *, model_dir=None, camera="synthetic"):
     """A box as `teachbox run --simulate` builds it, its loop running and its page served.
 
     ``model_dir``: the box finds its models in this folder (so the phone may switch among
-    them) instead of being given ``model_path`` (which pins the model).
+    them) instead of being given ``model_path`` (which pins the model).  ``camera``: the
+    ``[camera] source``.
     """
     model = {"dir": str(model_dir)} if model_dir else {"path": str(model_path)}
     config = (Config()
               .override("model", threads=2, **model)
               .override("storage", state_dir=str(state))
-              .override("camera", source="synthetic")
+              .override("camera", source=camera)
               .override("web", host="127.0.0.1", port=0, pin=PIN))
     appliance = build_box(config, simulate=True)
     page_server = PageServer(appliance, config)
@@ -975,7 +976,8 @@ def test_an_answer_it_is_not_sure_of_says_so(browser, box):
 
         tab = edited_status(context, box, lambda data: data.update(state="unknown", answer=None, answer_id=None,
                                                                    sure=False))
-        expect(tab.page.locator("#answer")).to_have_text("Not sure")
+        expect(tab.page.locator("#answer")).to_have_text("Unknown")
+        expect(tab.page.locator("#answer-hint")).to_have_text("not like anything it was taught")
         expect(tab.page.locator("#confidence")).to_be_hidden()
         tab.close()
     finally:
@@ -1687,3 +1689,64 @@ def test_an_export_downloaded_on_the_phone_imports_back_and_a_file_too_big_is_no
         tab.close()
     finally:
         context.close()
+
+
+# -- "unknown" for a thing never taught ---------------------------------------------------------
+
+RECORD_ANSWERS = """() => {
+    window.__answers = [];
+    const answer = document.getElementById('answer');
+    window.__answers.push(answer.textContent);
+    new MutationObserver(() => window.__answers.push(answer.textContent))
+        .observe(answer, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def test_a_thing_never_taught_is_answered_unknown(browser, model_path, coil100, tmp_path):
+    """Real photos: three objects taught by holding their buttons while they turn; a fourth never taught.
+
+    Everything the answer card shows while the fourth is in view is recorded: no taught
+    class may appear, the LEDs stay dark, and the frame waits in the inbox.
+    """
+    scenes = tmp_path / "turntable"
+    scenes.mkdir()
+    objects = sorted(p.name for p in coil100.iterdir() if p.is_dir())[:4]  # three taught, the last never
+    for name in objects:
+        (scenes / name).symlink_to(coil100 / name)
+    taught, stranger = objects[:3], objects[3]
+    with served_box(model_path, tmp_path / "state", camera=f"folder:{scenes}") as served:
+        context = new_context(browser, served)
+        try:
+            page = context.new_page()
+            page.goto(served.url)
+            unlock_with_pin(page)
+            for class_id, name in enumerate(taught):
+                select_source(page, name)
+                press_and_hold(page, class_id)
+                try:
+                    wait_for_count(page, class_id, 6)  # the thing turns under the camera meanwhile
+                finally:
+                    let_go(page, class_id)
+            served.box.settle()  # stored, and the head fitted to it
+            for class_id, name in enumerate(taught):
+                select_source(page, name)
+                expect(page.locator("#answer")).to_have_text(names_class(f"Class {class_id + 1}"))
+
+            select_source(page, stranger)
+            expect(page.locator("#answer-card")).to_have_attribute("data-state", "unknown")
+            page.evaluate(RECORD_ANSWERS)
+            page.wait_for_timeout(4000)  # the whole turn of the object goes by
+            shown = set(page.evaluate("window.__answers"))
+            assert shown == {"Unknown"}, f"a thing never taught was shown as {shown}"
+            expect(page.locator("#answer-hint")).to_have_text("not like anything it was taught")
+            expect(page.locator("#confidence")).to_be_hidden()
+            page.wait_for_function(LEDS_ARE, arg=[-1, 4], timeout=TIMEOUT)  # no class LED lit
+            assert api_status(page)["state"] == "unknown"
+            view_shot(page, "phone-44-unknown")
+            doubtful = page.request.get("/api/doubtful").json()
+            assert any(f["reason"] == "unknown" for f in doubtful["frames"]), doubtful
+
+            select_source(page, taught[0])  # and a taught thing is named again
+            expect(page.locator("#answer")).to_have_text(names_class("Class 1"))
+        finally:
+            context.close()

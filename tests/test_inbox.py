@@ -48,9 +48,9 @@ def between(head, rng, a=0, b=1, spread=1.5):
     return (ca + cb + spread * unit(noise)).astype(np.float32)
 
 
-def prediction(status, scores, class_id=None):
+def prediction(status, scores, class_id=None, confidence=0.5):
     scores = np.array(scores, dtype=np.float32)
-    return Prediction(status, class_id, 0.5, scores, np.zeros_like(scores))
+    return Prediction(status, class_id, confidence, scores, np.zeros_like(scores))
 
 
 def feed(inbox, head, embedding, now, thumbnail=b"jpeg", **options):
@@ -85,6 +85,19 @@ def test_the_margin_is_a_parameter(head, rng):
     assert 0.05 < lead < 0.5
     assert feed(DoubtfulInbox(), head, embedding, 0.0) is None
     assert feed(DoubtfulInbox(margin=float(lead) + 0.01), head, embedding, 0.0) == 1
+
+
+@pytest.mark.parametrize("scores", [[0.9, 0.2, 0.1], [np.nan, 0.9, np.nan]], ids=["three-classes", "one-class"])
+def test_an_answer_given_with_little_confidence_is_kept_as_unsure(rng, scores):
+    """A clear lead in the scores, yet the head gives the answer little chance (maybe something never taught)."""
+    best = int(np.nanargmax(scores))
+    inbox = DoubtfulInbox()
+    assert inbox.consider(0.0, prediction(STATUS_OK, scores, best, confidence=0.5), rng.standard_normal(8)) is None
+    assert inbox.consider(5.0, prediction(STATUS_OK, scores, best, confidence=0.2), rng.standard_normal(8)) == 1
+    [frame] = inbox.entries()
+    assert frame.reason == "unsure" and frame.best == best and frame.answer == best
+    assert DoubtfulInbox(unsure_below=0.1).consider(0.0, prediction(STATUS_OK, scores, best, confidence=0.2),
+                                                    rng.standard_normal(8)) is None
 
 
 def test_an_unknown_answer_is_kept_with_the_shown_answer(rng):
@@ -389,6 +402,7 @@ def test_the_common_path_allocates_nothing(head, rng):
     ({"min_interval": -1}, "min_interval must be seconds, 0 or more, not -1"),
     ({"margin": 3}, "margin must be a cosine difference from 0 to 2, not 3"),
     ({"duplicate_similarity": "high"}, "duplicate_similarity must be a cosine from -1 to 1, not 'high'"),
+    ({"unsure_below": 1.5}, "unsure_below must be a probability from 0 to 1, not 1.5"),
 ])
 def test_settings_out_of_range_are_named(options, message):
     with pytest.raises(ValueError, match=message):

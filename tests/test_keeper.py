@@ -230,11 +230,11 @@ def test_a_filed_doubtful_frame_becomes_an_example_from_the_inbox(tmp_path, embe
     box = make_box(tmp_path, embedder)
     try:
         teach(box, 0, 1)
-        teach(box, 1, 1)  # the same scene in two classes: every answer is a close call
+        teach(box, 1, 1)  # the same scene in two classes: no answer can be sure (a close call, or unsure)
         for _ in range(3):
             box.step()
         frames = box.doubtful()
-        assert frames, "a close call should be kept in the inbox"
+        assert frames, "a doubtful answer should be kept in the inbox"
         thumbnail = frames[0].thumbnail()
         assert Image.open(io.BytesIO(thumbnail)).size == (224, 224)
         box.file_doubtful(frames[0].id, 3)

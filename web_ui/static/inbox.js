@@ -60,9 +60,11 @@ function renderAges() {
 
 function question(frame) {
   const best = '\u201c' + className(frame.best) + '\u201d';
-  if (frame.reason === REASON.CLOSE && frame.runner_up !== null && frame.runner_up !== undefined) {
+  const named = frame.reason === REASON.CLOSE || frame.reason === REASON.UNSURE;
+  if (named && frame.runner_up !== null && frame.runner_up !== undefined) {
     return best + ' or \u201c' + className(frame.runner_up) + '\u201d?';
   }
+  if (named) { return best + '? (it was not sure)'; }
   return 'Not like anything it was taught (closest: ' + best + ').';
 }
 
