@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--unknown-classes", type=int, default=0, metavar="K",
                     help="K more classes per split never taught, asked too: right only when answered unknown")
     ev.add_argument("--head", choices=("centroid", "metric", "knn"), default="metric",
-                    help="the head taught: metric (the default), centroid (the live head) or knn (see the README's Heads)")
+                    help="the head taught: metric (the default), centroid (the live head) or knn "
+                         "(see the README's Heads)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     info = with_config(commands.add_parser("info", help="runtime, model, threads and paths"))

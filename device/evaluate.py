@@ -153,8 +153,17 @@ def _fit(head: str, vectors: np.ndarray, labels: np.ndarray, num_classes: int, *
     return metric.fit(vectors, labels, num_classes)
 
 
+CONFIDENT = 0.9  # confident_accuracy: the share right among the answers given at least this sure
+
+
 class OpenSet:
-    """Open-set figures over every split: unknown AUROC, open-set accuracy and calibration error."""
+    """Open-set figures over every split: unknown AUROC, open-set accuracy and calibration.
+
+    Calibration counts every answer that names a class, to a taught class's query or to
+    a never-taught one (always wrong): ``calibration_error`` (expected, 10 bins) and
+    ``confident_accuracy``, the share right of the ``confident_answers`` given with
+    confidence >= 0.9.
+    """
 
     BINS = 10
 
@@ -170,24 +179,31 @@ class OpenSet:
         """Ask ``fitted`` the taught classes' queries (and the strangers'); how many taught ones were right."""
         known = fitted.assess(taught_queries)
         right = known.class_ids == truth
+        named = known.class_ids >= 0
         self.known_novelty.extend(np.nan_to_num(known.novelty, nan=-np.inf).tolist())
-        self.confidence.extend(np.where(known.class_ids >= 0, known.confidence, 0.0).tolist())
-        self.correct.extend(right.tolist())
+        self.confidence.extend(known.confidence[named].tolist())
+        self.correct.extend(right[named].tolist())
         self.right += int(right.sum())
         self.asked += len(truth)
         if strange is not None:
             other = fitted.assess(strange)
             self.strange_novelty.extend(np.nan_to_num(other.novelty, nan=-np.inf).tolist())
-            self.right += int(np.sum(other.class_ids < 0))
+            named = other.class_ids >= 0
+            self.confidence.extend(other.confidence[named].tolist())  # naming a thing never taught is wrong
+            self.correct.extend([False] * int(named.sum()))
+            self.right += int(np.sum(~named))
             self.asked += len(strange)
         return int(right.sum())
 
     def figures(self) -> dict:
         if not self.asked:
             return {}
+        confidence, correct = np.array(self.confidence), np.array(self.correct, dtype=bool)
+        sure = confidence >= CONFIDENT
         out = {"open_set_accuracy": round(self.right / self.asked, 6),
-               "calibration_error": round(calibration_error(np.array(self.confidence), np.array(self.correct),
-                                                             self.BINS), 6)}
+               "calibration_error": round(calibration_error(confidence, correct, self.BINS), 6),
+               "confident_answers": int(sure.sum()),
+               "confident_accuracy": round(float(correct[sure].mean()), 6) if sure.any() else None}
         if self.strange_novelty:
             out["unknown_auroc"] = round(auroc(np.array(self.known_novelty), np.array(self.strange_novelty)), 6)
         return out

@@ -32,12 +32,16 @@ For ``n < D`` everything goes through the ``n x n`` system (Woodbury), else thro
 the cosine of the uncentred features to the class's uncentred centroid catches what
 centring hides (a black frame, a bare wall).  Thresholds come from the examples:
 
-- *genuine* scores: sampled examples against their class fitted without them, their
-  burst and their near-duplicates (leave-one-group-out, with the exact Sherman-Morrison
-  downdate of the shared covariance for the group's mean residual: without it the
-  metric has memorised every example and the scores read ~0.99), so a burst of
-  near-identical frames counts as one view and cannot make its class demand
-  near-identical frames;
+- *genuine* scores: sampled examples against their class fitted without them and
+  their group (leave-one-group-out, with the exact Sherman-Morrison downdate of the
+  shared covariance for the group's mean residual: without it the metric has memorised
+  every example and the scores read ~0.99).  An example's group is its near-duplicates
+  (:data:`NEAR_DUPLICATE`) and, within its burst, every frame about as close to it as
+  the closest one (within :data:`BURST_SAME`): a hold of a still thing, whose frames
+  differ by camera noise alone, is one view and cannot make its class demand
+  near-identical frames, while a hold of a thing being turned is as many views as it
+  showed (a whole burst as one group made the box name every stranger when each class
+  was taught in one hold: 100% of never-taught COIL-100 objects named, 44% now);
 - *impostor* scores: sampled examples against the other classes, their own class left
   out (leave-one-class-out; when the mean is the examples' own, also out of the
   centring): an untaught thing seen by the box.  This needs three taught classes (with
@@ -55,8 +59,10 @@ Confidence: a softmax of ``cos_P`` at a temperature fitted to the same leave-one
 cosines (never to anything asked later), with a prior on the temperature for when there
 are few of them, gives the probabilities of the taught classes given that the frame
 shows one of them.  They are multiplied by the probability that it shows a taught thing
-at all: genuine against impostor novelty of the answer's class, from the same normal
-fits as its threshold, at even odds.  So a confident answer is one that is both clearly
+at all: genuine against impostor novelty of the answer's class, from the same fits as
+its threshold (the impostors as a Student t of :data:`IMPOSTOR_TAIL` degrees of freedom:
+a stranger can land far from the others), at even odds, and never more than ``v / (v +
+DOUBT_VIEWS)`` for a class of ``v`` distinct views (one view: 90%).  So a confident answer is one that is both clearly
 this class rather than another and clearly not something untaught: the open set is
 calibrated too, not only the choice between taught classes (of the answers given with
 confidence >= 0.9, over 90% are right, counting every answer given to a thing never
@@ -86,6 +92,7 @@ PLAIN_PRIOR = (0.88, 0.05, 3.0)  # uncentred cosine of a new view of a taught th
 GATE_MAX = 0.6  # the gate never asks for more uncentred cosine than this ...
 GATE_SIGMAS = 4.0  # ... nor more than this many spreads under the class's own typical value
 TEMPERATURE_PRIOR = (0.10, 0.7, 4.0)  # softmax temperature (cosine units), spread of its log, weight
+IMPOSTOR_TAIL = 3.0  # impostor novelty as a Student t of this many degrees of freedom: strangers have heavy tails
 DOUBT_VIEWS = 1 / 9  # one view: at most 90% sure (new views of a thing seen once are 85-97% right at >= 0.9)
 MIN_VIEWS = 4.0  # distinct leave-out views a class needs before its threshold gets the full sensitivity
 LOW_TRUST = 0.25  # share of the sensitivity a class gets before that (with one view: "unknown" only when obvious)
@@ -386,18 +393,20 @@ class Fit:
 
 
 def _known_probability(novelty: np.ndarray, known: Optional[np.ndarray]) -> np.ndarray:
-    """P(a taught thing | novelty) under the normal fits (m, 4) of genuine and impostor novelty, even odds.
+    """P(a taught thing | novelty): genuine (normal) against impostor (Student t) novelty fits (m, 4), even odds.
 
-    Monotone in the novelty: beyond the narrower fit's mean the wider fit's tail would win
-    again, so the novelty is held there (under the impostors' mean when they are the
-    narrower, over the genuine mean when those are).  Rows of NaN (no fit) give 0.5.
+    Monotone in the novelty: a frame less like the class than the impostors' mean counts as
+    that strange, one more like it than the genuine mean as that genuine (so neither fit's
+    tail can win back).  Rows of NaN (no fit) give 0.5.
     """
     if known is None:
         return np.full(len(novelty), 0.5)
     mg, sg, mh, sh = known.T
-    x = np.maximum(novelty, np.where(sh <= sg, mh, -np.inf))
-    x = np.minimum(x, np.where(sg < sh, mg, np.inf))
-    log_ratio = (-0.5 * ((x - mh) / sh) ** 2 - np.log(sh)) - (-0.5 * ((x - mg) / sg) ** 2 - np.log(sg))
+    nu = IMPOSTOR_TAIL
+    xh = np.maximum(novelty, mh)  # less like the class than a typical stranger: as strange as one
+    xg = np.minimum(novelty, mg)  # more like it than a typical new view: as genuine as one
+    impostor = -0.5 * (nu + 1) * np.log1p(((xh - mh) / sh) ** 2 / nu) - np.log(sh)
+    log_ratio = impostor - (-0.5 * ((xg - mg) / sg) ** 2 - np.log(sg))
     p = 1.0 / (1.0 + np.exp(np.clip(log_ratio, -50.0, 50.0)))
     return np.where(np.isnan(p), 0.5, p)
 

@@ -128,6 +128,10 @@ def test_eval_with_classes_never_taught_measures_the_unknown(capsys, coil100, mo
         assert 0.0 <= result["calibration_error"] <= 1.0
     # the live head never says unknown: half of the queries (the untaught things) are wrong
     assert figures["centroid"]["open_set_accuracy"] < 0.6 < figures["metric"]["open_set_accuracy"]
+    # and the default head's confident answers are right, counting what it names of things never taught
+    confident = figures["metric"]
+    assert confident["confident_answers"] > 100 and confident["confident_accuracy"] >= 0.9
+    assert figures["metric"]["calibration_error"] < figures["centroid"]["calibration_error"]
 
 
 def test_eval_refuses_more_unknown_classes_than_there_are(caplog, tmp_path, model_path):

@@ -52,6 +52,30 @@ def test_the_metric_head_answers_once_fitted_and_follows_every_edit(tmp_path, em
         box.close()
 
 
+def test_the_fit_after_teaching_burst_by_burst_is_the_fit_of_everything_at_once(tmp_path, embedder, coil100):
+    """Taught in five bursts through the box, fitted after each: the head answering is a fit from scratch."""
+    camera = FolderCamera(coil100)
+    box = make_box(tmp_path, embedder, camera=camera)
+    try:
+        for class_id, name, views in [(0, "obj002", 3), (1, "obj003", 3), (0, "obj002", 2), (2, "obj004", 4),
+                                      (1, "obj003", 1)]:
+            camera.select(name)
+            camera.seek(9 * class_id + views)  # other views in each burst
+            teach(box, class_id, views)
+        installed = box.loop._fit
+        assert fitted_counts(box) == [5, 4, 4, 0]
+        _, vectors, labels, bursts = box.loop.keeper.training_set()
+        scratch = metric.fit(vectors, labels, 4, mean=box.loop.frame_mean(), bursts=bursts)
+        np.testing.assert_allclose(installed.thresholds, scratch.thresholds)
+        np.testing.assert_allclose(installed.views, scratch.views)
+        queries = np.stack([embedder.embed(camera.read()).copy() for _ in range(12)])
+        a, b = installed.assess(queries), scratch.assess(queries)
+        np.testing.assert_array_equal(a.class_ids, b.class_ids)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-6, atol=1e-9)
+    finally:
+        box.close()
+
+
 def test_a_model_switch_fits_the_new_model(tmp_path, embedder, coil100):
     mirror = REPO.parent / "shared" / "models"
     camera = FolderCamera(coil100)
