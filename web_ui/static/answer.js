@@ -31,7 +31,7 @@ export function answerView(s) {
   if (s.state === ANSWER.EMPTY) {
     return { view: 'empty', text: 'Nothing learned yet', hint: 'hold a class button to teach' };
   }
-  return { view: 'unknown', text: 'Unknown', hint: 'not like anything it was taught' };
+  return { view: ANSWER.UNKNOWN, text: 'Unknown', hint: 'not like anything it was taught' };
 }
 
 function renderCard(s) {
