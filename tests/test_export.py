@@ -13,6 +13,7 @@ from device.app import build_box
 from device.box import ImportRefused
 from device.camera import FolderCamera, SyntheticCamera
 from device.cli import main
+from test_keeper import teach, teach_objects  # noqa: E402  (teach frames to classes, wait until stored)
 
 SMALL = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
 
@@ -20,13 +21,6 @@ SMALL = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
 def make_box(state, embedder=None, camera=None, **sections):
     return build_box(box_config(state, **sections), simulate=True, camera=camera or SyntheticCamera(fps=0),
                      embedder=embedder, clock=Clock())
-
-
-def teach(box, class_id, n):
-    box.loop.teach_next(class_id, n)
-    for _ in range(n + 1):
-        box.step()
-    assert box.loop.keeper.settle()
 
 
 def gallery(box, class_id):
@@ -57,9 +51,7 @@ def test_an_export_brings_every_example_and_picture_to_another_box(tmp_path, emb
 def test_an_export_from_another_model_is_learned_again_from_its_pictures(tmp_path, embedder, coil100):
     camera = FolderCamera(coil100)
     box = make_box(tmp_path / "a", embedder, camera=camera)
-    for class_id, name in enumerate(["obj002", "obj003"]):
-        camera.select(name)
-        teach(box, class_id, 4)
+    teach_objects(box, camera, ["obj002", "obj003"], 4)
     data = box.export_state()
     box.close()
 

@@ -10,7 +10,7 @@ from device import metric
 from device.app import build_box
 from device.camera import FolderCamera, SyntheticCamera
 from device.fitter import Fitter
-from test_keeper import teach  # noqa: E402  (teach n frames to a class, wait until stored)
+from test_keeper import teach, teach_objects  # noqa: E402  (teach frames to classes, wait until stored)
 
 SMALL = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
 
@@ -29,9 +29,7 @@ def test_the_metric_head_answers_once_fitted_and_follows_every_edit(tmp_path, em
     camera = FolderCamera(coil100)
     box = make_box(tmp_path, embedder, camera=camera)
     try:
-        for class_id, name in enumerate(["obj002", "obj003", "obj004"]):
-            camera.select(name)
-            teach(box, class_id, 4)
+        teach_objects(box, camera, ["obj002", "obj003", "obj004"], 4)
         assert isinstance(box.loop._fit, metric.Fit) and fitted_counts(box) == [4, 4, 4, 0]
         camera.select("obj003")
         camera.seek(40)
@@ -81,9 +79,7 @@ def test_a_model_switch_fits_the_new_model(tmp_path, embedder, coil100):
     camera = FolderCamera(coil100)
     box = make_box(tmp_path, embedder, camera=camera, model={"dir": str(mirror)})
     try:
-        for class_id, name in enumerate(["obj002", "obj005"]):
-            camera.select(name)
-            teach(box, class_id, 3)
+        teach_objects(box, camera, ["obj002", "obj005"], 3)
         box.switch_model(SMALL)
         assert box.switcher.wait(60)
         box.step()

@@ -40,6 +40,14 @@ def teach(box, class_id, n):
     box.settle()  # stored, and the answering head follows (StorageBusy if not in time)
 
 
+def teach_objects(box, camera, objects, shots=4):
+    """Show each object from its first view and teach it ``shots`` frames: the first to class 0, the next to 1, ..."""
+    for class_id, name in enumerate(objects):
+        camera.select(name)
+        camera.seek(0)
+        teach(box, class_id, shots)
+
+
 def counts(box):
     return [c.examples for c in box.snapshot().loop.classes]
 
@@ -81,9 +89,7 @@ def test_the_head_kept_while_teaching_equals_one_fitted_from_the_library(tmp_pat
     camera = FolderCamera(coil100)
     box = make_box(tmp_path, embedder, camera=camera)
     try:
-        for class_id, name in enumerate(["obj002", "obj003", "obj004"]):
-            camera.select(name)
-            teach(box, class_id, 4)
+        teach_objects(box, camera, ["obj002", "obj003", "obj004"], 4)
         assert same_head(box.loop.head, from_scratch(box))
         first = box.examples(0).examples
         assert box.delete_examples([first[0].id]) == 1
@@ -251,9 +257,7 @@ def test_quality_is_measured_on_the_stored_examples(tmp_path, embedder, coil100)
     camera = FolderCamera(coil100)
     box = make_box(tmp_path, embedder, camera=camera)
     try:
-        for class_id, name in enumerate(["obj002", "obj005"]):
-            camera.select(name)
-            teach(box, class_id, 5)
+        teach_objects(box, camera, ["obj002", "obj005"], 5)
         report = box.quality()
         assert [q.examples for q in report.classes] == [5, 5, 0, 0]
         assert report.classes[0].loo_accuracy == 1.0 and report.classes[1].loo_accuracy == 1.0
@@ -328,13 +332,6 @@ def mirror():
     if not (folder / SMALL).is_file() or not (folder / V2).is_file():
         pytest.fail(f"the other embedding models are missing from {folder} (the model mirror)")
     return folder
-
-
-def teach_objects(box, camera, objects, shots=4):
-    for class_id, name in enumerate(objects):
-        camera.select(name)
-        camera.seek(0)
-        teach(box, class_id, shots)
 
 
 def recognised(box, camera, objects, view=40):
