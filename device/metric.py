@@ -62,8 +62,9 @@ shows one of them.  They are multiplied by the probability that it shows a taugh
 at all: genuine against impostor novelty of the answer's class, from the same fits as
 its threshold (the impostors as a Student t of :data:`IMPOSTOR_TAIL` degrees of freedom:
 a stranger can land far from the others), at even odds, and never more than ``v / (v +
-DOUBT_VIEWS)`` for a class of ``v`` distinct views (one view: 90%).  So a confident answer is one that is both clearly
-this class rather than another and clearly not something untaught: the open set is
+DOUBT_VIEWS)`` for a class of ``v`` distinct views (one view: 90%).  So a confident
+answer is one that is both clearly this class rather than another and clearly not
+something untaught: the open set is
 calibrated too, not only the choice between taught classes (of the answers given with
 confidence >= 0.9, over 90% are right, counting every answer given to a thing never
 taught as wrong).  "Unknown" is decided apart, by the thresholds.  With one class taught
@@ -93,7 +94,7 @@ GATE_MAX = 0.6  # the gate never asks for more uncentred cosine than this ...
 GATE_SIGMAS = 4.0  # ... nor more than this many spreads under the class's own typical value
 TEMPERATURE_PRIOR = (0.10, 0.7, 4.0)  # softmax temperature (cosine units), spread of its log, weight
 IMPOSTOR_TAIL = 3.0  # impostor novelty as a Student t of this many degrees of freedom: strangers have heavy tails
-DOUBT_VIEWS = 1 / 9  # one view: at most 90% sure (new views of a thing seen once are 85-97% right at >= 0.9)
+DOUBT_VIEWS = 1 / 9  # one view: at most 90% sure (new views of a thing seen once: 84-97% right at >= 0.9)
 MIN_VIEWS = 4.0  # distinct leave-out views a class needs before its threshold gets the full sensitivity
 LOW_TRUST = 0.25  # share of the sensitivity a class gets before that (with one view: "unknown" only when obvious)
 _EPS = 1e-12
@@ -334,7 +335,8 @@ class Fit:
     _directions: np.ndarray = field(repr=False)  # (D, C) P mu_c / |mu_c|_P (0 for untaught)
     _plain: np.ndarray = field(repr=False)  # (C, D) unit centroids of the uncentred features
     _metric: _Metric = field(repr=False)
-    _known: Optional[np.ndarray] = field(default=None, repr=False)  # (C, 4) per class (mg, sg, mh, sh), NaN: none
+    _known: np.ndarray = field(repr=False)  # (C, 4) per class (mg, sg, mh, sh) of the novelty fits, NaN: none
+    _ceiling: np.ndarray = field(repr=False)  # (C,) views / (views + DOUBT_VIEWS): the most a class can be sure
 
     @property
     def taught(self) -> np.ndarray:
@@ -372,9 +374,7 @@ class Fit:
         probabilities[:, taught] = e / e.sum(axis=1, keepdims=True)
         novelty = cos[rows, best]
         # which taught class, times how likely the frame shows a taught class at all
-        known_p = _known_probability(novelty, None if self._known is None else self._known[best])
-        views = self.views[best]
-        probabilities *= np.minimum(known_p, views / (views + DOUBT_VIEWS))[:, None]
+        probabilities *= np.minimum(_known_probability(novelty, self._known[best]), self._ceiling[best])[:, None]
         plain = np.einsum("ij,ij->i", _unit_rows(f), self._plain[best])
         blank = np.linalg.norm(f, axis=1) <= _EPS
         known = (novelty >= self.thresholds[best]) & (plain >= self.gates[best]) & ~blank
@@ -392,15 +392,13 @@ class Fit:
         return _prediction_from(assessment, cos[0], self.taught)
 
 
-def _known_probability(novelty: np.ndarray, known: Optional[np.ndarray]) -> np.ndarray:
+def _known_probability(novelty: np.ndarray, known: np.ndarray) -> np.ndarray:
     """P(a taught thing | novelty): genuine (normal) against impostor (Student t) novelty fits (m, 4), even odds.
 
     Monotone in the novelty: a frame less like the class than the impostors' mean counts as
     that strange, one more like it than the genuine mean as that genuine (so neither fit's
     tail can win back).  Rows of NaN (no fit) give 0.5.
     """
-    if known is None:
-        return np.full(len(novelty), 0.5)
     mg, sg, mh, sh = known.T
     nu = IMPOSTOR_TAIL
     xh = np.maximum(novelty, mh)  # less like the class than a typical stranger: as strange as one
@@ -529,9 +527,10 @@ def fit(vectors, labels, num_classes: int, *, mean=None, bursts=None, shrinkage:
             thresholds[c] = _threshold(genuine, near, sensitivity * (LOW_TRUST + (1 - LOW_TRUST) * trust))
             known[c] = (*genuine, *near)
     plain = _unit_rows(plain_sums)
-    _readonly(counts, thresholds, gates, views, centre, directions, plain, known)
+    ceiling = views / (views + DOUBT_VIEWS)
+    _readonly(counts, thresholds, gates, views, centre, directions, plain, known, ceiling)
     return Fit(num_classes, dim, counts, shrinkage, sensitivity, float(temperature), thresholds, gates,
-               metric.kind, views, centre, directions, plain, metric, known)
+               metric.kind, views, centre, directions, plain, metric, known, ceiling)
 
 
 class _Sample:

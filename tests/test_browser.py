@@ -1745,6 +1745,14 @@ def test_a_thing_never_taught_is_answered_unknown(browser, model_path, coil100, 
             view_shot(page, "phone-44-unknown")
             doubtful = page.request.get("/api/doubtful").json()
             assert any(f["reason"] == "unknown" for f in doubtful["frames"]), doubtful
+            desk = new_context(browser, served, DESKTOP)  # a second browser, locked: it sees the same
+            try:
+                other = desk.new_page()
+                other.goto(served.url)
+                expect(other.locator("#answer")).to_have_text("Unknown")
+                view_shot(other, "desktop-44-unknown")
+            finally:
+                desk.close()
 
             select_source(page, taught[0])  # and a taught thing is named again
             expect(page.locator("#answer")).to_have_text(names_class("Class 1"))
