@@ -118,7 +118,7 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
                            duplicate_similarity=config.teaching.duplicate_similarity)
     loop = TeachLoop(supervisor, embedder, head, model=model_identity(embedder.describe()),
                      keeper=keeper,
-                     smoothing=config.head.smoothing, teacher=teacher, keep_mean=config.head.kind == "metric")
+                     smoothing=config.head.smoothing, teacher=teacher)
     loop.add_observer(LogOutput(lambda: loop.head.names))
     loop.add_observer(SystemdOutput(loop))
     inbox = DoubtfulInbox()
@@ -145,7 +145,7 @@ def start_fitter(config: Config, keeper: ExampleKeeper, loop: TeachLoop) -> Opti
     """The thread that fits the metric (or k-NN) head after teaching; ``None`` for the live centroid head."""
     if config.head.kind == "centroid":
         return None
-    fitter = Fitter(keeper, kind=config.head.kind, sensitivity=config.head.sensitivity, mean=loop.frame_mean,
+    fitter = Fitter(keeper, kind=config.head.kind, sensitivity=config.head.sensitivity,
                     num_classes=lambda: loop.head.num_classes, install=loop.install_fit)
     keeper.watch(fitter.request)
     fitter.start()

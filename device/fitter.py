@@ -1,4 +1,4 @@
-"""Fits the answering head off the camera loop: after teaching, and as the camera's running mean drifts.
+"""Fits the answering head off the camera loop, after every change to what was taught.
 
 The live head (:class:`~device.head.NearestCentroidHead`) follows every example at once;
 the fitted head (:mod:`device.metric`: the shared metric and its calibrated "unknown")
@@ -12,39 +12,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable
 
-import numpy as np
 
 from . import metric
 
 log = logging.getLogger(__name__)
 
 HEAD_KINDS = ("metric", "centroid", "knn")
-REFIT_EVERY = 60.0  # seconds: the camera's running mean is brought into the fit this often
 
 
 class Fitter:
     """Fits ``kind`` heads on its own thread and installs them with ``install(fit, model)``.
 
     :param keeper: the :class:`~device.keeper.ExampleKeeper` (:meth:`~device.keeper.ExampleKeeper.training_set`).
-    :param mean: the camera's running mean of raw embeddings (a copy), or ``None`` before any frame.
     :param num_classes: the live head's number of classes.
     :param install: ``install(fit, model)`` from this thread; the loop drops a fit of another model.
     """
 
     def __init__(self, keeper, *, kind: str = "metric", sensitivity: float = metric.DEFAULT_SENSITIVITY,
-                 mean: Callable[[], Optional[np.ndarray]], num_classes: Callable[[], int],
-                 install: Callable[[object, object], None], refit_every: float = REFIT_EVERY) -> None:
+                 num_classes: Callable[[], int], install: Callable[[object, object], None]) -> None:
         if kind not in HEAD_KINDS:
             raise ValueError(f"[head] kind must be one of {', '.join(HEAD_KINDS)}, not {kind!r}")
         self.keeper = keeper
         self.kind = kind
         self.sensitivity = sensitivity
-        self._mean = mean
         self._num_classes = num_classes
         self._install = install
-        self.refit_every = refit_every
         self._wake = threading.Condition()
         self._wanted = 0  # bumps on every request
         self._done = 0  # the request the last fit answered
@@ -84,8 +78,7 @@ class Fitter:
         elif self.kind == "centroid":
             fitted = metric.fit_cosine(vectors, labels, num_classes)
         else:
-            fitted = metric.fit(vectors, labels, num_classes, mean=self._mean(), bursts=bursts,
-                                sensitivity=self.sensitivity)
+            fitted = metric.fit(vectors, labels, num_classes, bursts=bursts, sensitivity=self.sensitivity)
         self.last_seconds = time.perf_counter() - started
         self.fits += 1
         self._install(fitted, model)
@@ -95,7 +88,7 @@ class Fitter:
         while True:
             with self._wake:
                 if self._done >= self._wanted and not self._stopping:
-                    self._wake.wait(self.refit_every)
+                    self._wake.wait()
                 if self._stopping:
                     return
                 wanted = self._wanted

@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 
 STAGES = ("capture", "preprocess", "invoke", "classify")
 SURE = 0.7  # a shown class at least this confident reads as sure; below, "not sure - maybe ..."
-MEAN_FRAMES = 300  # frames the running mean of what the camera sees is taken over (~10-30 s)
-MIN_MEAN_FRAMES = 30  # frames seen before that mean is used instead of the examples' own
 Answer = Union[int, str]  # a class id, or "unknown" / "nothing-learned"
 
 
@@ -135,13 +133,12 @@ class TeachLoop:
     :param smoothing: frames in the majority vote (1 = off).
     :param observers: outputs, ``update(result)`` after every frame (see :meth:`add_observer`).
     :param inputs: objects with ``poll()``, called before every capture (see :meth:`add_input`).
-    :param keep_mean: keep the running mean of the frames' embeddings (for the metric head's fits).
     """
 
     def __init__(self, camera: CameraSupervisor, embedder, head, *, model: ModelIdentity,
                  keeper=None, smoothing: int = 5,
                  observers: Sequence[object] = (), inputs: Sequence[object] = (),
-                 teacher: Optional[BurstTeacher] = None, keep_mean: bool = False) -> None:
+                 teacher: Optional[BurstTeacher] = None) -> None:
         self.camera = camera
         self.embedder = embedder
         self.head = head
@@ -159,10 +156,6 @@ class TeachLoop:
         self._last: Optional[FrameResult] = None
         self._description = embedder.describe()
         self._fit = None  # the fitted head that answers (device.fitter), or None: the live head answers
-        self._mean = np.zeros(head.dim, dtype=np.float32)  # running mean of the frames' embeddings
-        self._mean_step = np.zeros(head.dim, dtype=np.float32)
-        self._mean_frames = 0
-        self._keep_mean = keep_mean  # only a fitted metric head reads the running mean
         if keeper is not None:
             keeper.attach(self.swap_head)
 
@@ -280,9 +273,6 @@ class TeachLoop:
             self.embedder = embedder
             self.model = model_identity(embedder.describe())
             self._fit = None
-            self._mean = np.zeros(embedder.dim, dtype=np.float32)
-            self._mean_step = np.zeros(embedder.dim, dtype=np.float32)
-            self._mean_frames = 0
             self._description = embedder.describe()
             self.head = head
             self._smoother.reset()
@@ -333,8 +323,6 @@ class TeachLoop:
             if embedder is not self.embedder:  # the model was switched during this frame: it does not count
                 return self._publish(FrameResult(frame, self.camera.state, None, self._shown(None), 0.0, seq=seq))
             taught = self._teach(seq, invoked, embedding, prepared)
-            if self._keep_mean and self.teacher.active is None:  # what is held up is not the usual view
-                self._follow_mean(embedding)
             fit = self._fit
             prediction = (fit if fit is not None else self.head).predict(embedding)
             answer = self._shown(prediction)
@@ -347,19 +335,6 @@ class TeachLoop:
         confidence = float(prediction.probabilities[answer]) if isinstance(answer, int) else 0.0
         return self._publish(FrameResult(frame, self.camera.state, prediction, answer, confidence, taught, seq,
                                          prepared, embedding))
-
-    def _follow_mean(self, embedding: np.ndarray) -> None:
-        """The running mean of what the camera sees (no labels): an average, then an EMA of MEAN_FRAMES."""
-        self._mean_frames += 1
-        rate = 1.0 / min(self._mean_frames, MEAN_FRAMES)
-        np.subtract(embedding, self._mean, out=self._mean_step)
-        self._mean_step *= rate
-        self._mean += self._mean_step
-
-    def frame_mean(self) -> Optional[np.ndarray]:
-        """A copy of the running mean of the frames' embeddings (``None`` until a few frames were seen)."""
-        with self.lock:
-            return self._mean.copy() if self._mean_frames >= MIN_MEAN_FRAMES else None
 
     def install_fit(self, fit, model) -> None:
         """Answer with ``fit`` from the next frame on (from the fitter; a fit of another model is dropped)."""

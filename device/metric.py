@@ -1,7 +1,7 @@
 """A sharper nearest-centroid head with an "unknown" that calibrates itself (pure numpy, no I/O).
 
 :func:`fit` turns the stored examples (raw embeddings, their classes, optionally their
-bursts) and the camera's running mean into an immutable :class:`Fit`.  A fit is a pure,
+bursts) into an immutable :class:`Fit`.  A fit is a pure,
 deterministic function of its inputs (the order of the examples does not matter), so
 it can run on any thread and be shared by all.  :func:`fit_cosine` (the live head's
 maths) and :func:`fit_neighbours` (k = 3 nearest neighbours) are the baselines, with the
@@ -41,7 +41,7 @@ centring hides (a black frame, a bare wall).  Thresholds come from the examples:
   differ by camera noise alone, is one view and cannot make its class demand
   near-identical frames, while a hold of a thing being turned is as many views as it
   showed (a whole burst as one group made the box name every stranger when each class
-  was taught in one hold: 100% of never-taught COIL-100 objects named, 44% now);
+  was taught in one hold: 100% of never-taught COIL-100 objects named, 30% now);
 - *impostor* scores: sampled examples against the other classes, their own class left
   out (leave-one-class-out; when the mean is the examples' own, also out of the
   centring): an untaught thing seen by the box.  This needs three taught classes (with
@@ -386,7 +386,7 @@ class Fit:
 
         ``scores`` holds the cosine under the metric to every taught class (NaN for the
         others); ``probabilities`` add up to the probability that the frame shows a taught
-        thing at all (with one class taught and no running mean given, 0.5: it cannot tell).
+        thing at all (with one class taught and no mean given, 0.5: it cannot tell).
         """
         assessment, cos = self._assess(_check_embedding(embedding, self.dim))
         return _prediction_from(assessment, cos[0], self.taught)
@@ -416,11 +416,13 @@ def fit(vectors, labels, num_classes: int, *, mean=None, bursts=None, shrinkage:
     :param vectors: (n, D) raw embeddings (as the embedder returns them, non-negative).
     :param labels: (n,) class of each, 0 to ``num_classes - 1``.
     :param num_classes: class slots; slots without examples are never answered.
-    :param mean: (D,) running mean of the camera's raw embeddings; ``None``: the mean of
-        the class means of the examples (with one class taught: no centring).
+    :param mean: (D,) a centre of raw embeddings to use instead of ``None``, the mean of
+        the class means of the examples (with one class taught: no centring), which the
+        box uses: with it the impostors leave the centring too, as a real stranger does.
     :param bursts: (n,) optional burst of each example (the library's ``burst`` ids):
-        examples of one burst are left out together when the thresholds are estimated,
-        so a long hold counts as one view even when camera noise makes its frames differ.
+        frames of one burst about as close to an example as its closest one are left out
+        with it when the thresholds are estimated, so a hold of a still thing counts as
+        one view even when camera noise makes its frames differ.
     :param shrinkage: weight ``a`` of the scaled identity in the covariance, in (0, 1].
     :param sensitivity: 0..1, how readily "unknown" is answered (0.5: balanced).
     :param solver: ``None`` (Woodbury when n < D, else D x D), ``"woodbury"`` or ``"full"``.

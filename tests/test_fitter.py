@@ -63,7 +63,7 @@ def test_the_fit_after_teaching_burst_by_burst_is_the_fit_of_everything_at_once(
         installed = box.loop._fit
         assert fitted_counts(box) == [5, 4, 4, 0]
         _, vectors, labels, bursts = box.loop.keeper.training_set()
-        scratch = metric.fit(vectors, labels, 4, mean=box.loop.frame_mean(), bursts=bursts)
+        scratch = metric.fit(vectors, labels, 4, bursts=bursts)
         np.testing.assert_allclose(installed.thresholds, scratch.thresholds)
         np.testing.assert_allclose(installed.views, scratch.views)
         queries = np.stack([embedder.embed(camera.read()).copy() for _ in range(12)])
@@ -102,21 +102,41 @@ def test_the_other_heads(tmp_path, embedder, kind, fitted):
         box.close()
 
 
-def test_the_running_mean_of_what_the_camera_sees(tmp_path, embedder):
-    box = make_box(tmp_path, embedder, kind="centroid")
-    try:  # the centroid head does not use it: no work per frame for it
-        [box.step() for _ in range(40)]
-        assert box.loop.frame_mean() is None
-    finally:
-        box.close()
-    box = make_box(tmp_path, embedder, kind="metric")
+def test_things_never_taught_are_unknown_after_a_hold_each_and_a_look_at_what_was_taught(tmp_path, embedder, coil100):
+    """As a user does it: each object held up once while it turns (at the default teaching rate), then shown again.
+
+    Centring the features on the camera's running mean of those very objects named 69% of
+    the frames of never-taught objects here (a stranger's novelty was judged against
+    thresholds from taught classes that had been part of that mean); centring on the
+    examples' own mean, left out a class at a time, names few.
+    """
+    camera = FolderCamera(coil100)
+    box = make_box(tmp_path, embedder, camera=camera, teaching={"rate": 4.0})
     try:
-        assert box.loop.frame_mean() is None
-        frames = [box.step() for _ in range(40)]
-        mean = box.loop.frame_mean()
-        assert mean is not None and mean.shape == (embedder.dim,)
-        expected = np.mean([embedder.embed(f.frame).copy() for f in frames], axis=0)
-        np.testing.assert_allclose(mean, expected, rtol=1e-3, atol=1e-4)  # an average until 300 frames
+        for _ in range(30):
+            box.step()
+        for class_id, name in enumerate(["obj002", "obj003", "obj004"]):
+            camera.select(name)
+            box.loop.start_teaching(class_id, hold=True)
+            while box.snapshot().loop.classes[class_id].examples < 6:
+                box.step()
+            box.loop.stop_teaching(class_id)
+            box.step()
+        for name in ["obj002", "obj003", "obj004"]:
+            camera.select(name)
+            for _ in range(20):
+                box.step()
+        box.settle()
+        box.fitter.fit_now()
+        strangers = ["obj005", "obj006", "obj007", "obj008", "obj009"]
+        named = []
+        for name in strangers:
+            camera.select(name)
+            named.extend(box.step().prediction.status == "ok" for _ in range(24))
+        # which views a hold catches depends on timing: 0-18% named between runs here, 69% with the running mean
+        assert np.mean(named) <= 0.3, f"{np.mean(named):.0%} of the frames of things never taught were named"
+        camera.select("obj003")
+        assert [box.step().prediction.class_id for _ in range(5)] == [1] * 5
     finally:
         box.close()
 
@@ -131,7 +151,7 @@ def test_many_requests_make_few_fits(tmp_path):
             return "model", rng.random((6, 8), dtype=np.float32), np.array([0, 0, 0, 1, 1, 1]), np.arange(6)
 
     installed = []
-    fitter = Fitter(Keeper(), mean=lambda: None, num_classes=lambda: 2,
+    fitter = Fitter(Keeper(), num_classes=lambda: 2,
                     install=lambda fit, model: installed.append((fit, model)))
     fitter.start()
     for _ in range(50):
@@ -140,4 +160,4 @@ def test_many_requests_make_few_fits(tmp_path):
     fitter.close()
     assert 1 <= len(installed) <= 3 and installed[-1][1] == "model"
     with pytest.raises(ValueError, match="kind must be one of"):
-        Fitter(Keeper(), kind="softmax", mean=lambda: None, num_classes=lambda: 2, install=print)
+        Fitter(Keeper(), kind="softmax", num_classes=lambda: 2, install=print)

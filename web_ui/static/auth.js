@@ -202,7 +202,7 @@ async function submitPin(event) {
     els.pin.select();
     reportError(error);
   } finally {
-    els.pinSubmit.disabled = false;
+    els.pinSubmit.disabled = secondsLeft(state.waits.pinUntil) > 0;  // a wait just begun keeps it off
   }
 }
 
