@@ -365,20 +365,19 @@ def curve(results, closed, shots: int = 5, head: str = "metric") -> None:
         print(f"  {s:2d} shots  " + "  ".join(cells))
 
 
-def holds(sets, args) -> None:
-    """One hold per class: 10 consecutive turntable views (the arc protocol) in one burst."""
-    print("\n## One hold per class: 10 consecutive turntable views taught in one burst per class, "
-          "10-way + 10 held out")
+def with_and_without_burst_ids(sets, args, title, names, **episode) -> None:
+    """The metric head with the burst ids given and without, on ``names``, 10-way + 10 held out."""
+    print(f"\n## {title}")
     print(f"  {'data':24s} {'burst ids given':16s} accuracy  AUROC  open-set  taught called unknown  "
           "never-taught named")
-    for name in ("coil100-dev", "coil-clutter", "coil-scene", "coil-light"):
+    for name in names:
         if name not in sets:
             continue
         for given in (True, False):
             make = {"m": (lambda x, y, c, b, m: metric.fit(x, y, c, bursts=b)) if given
                     else (lambda x, y, c, b, m: metric.fit(x, y, c))}
-            f = run_episodes(make, sets[name], ways=10, unknown=10, shots=10, episodes=max(10, args.episodes // 5),
-                             per_class=args.queries, seed=98, protocol="arc", one_hold=True)["m"]
+            f = run_episodes(make, sets[name], ways=10, unknown=10, episodes=max(10, args.episodes // 5),
+                             per_class=args.queries, **episode)["m"]
             print(f"  {name:24s} {str(given):16s} {pct(f['acc']):>8s}  {f['auroc']:.3f}  {pct(f['open']):>8s}  "
                   f"{pct(f['false_unknown']):>21s}  {pct(f['untaught_named']):>18s}")
 
@@ -465,20 +464,13 @@ def main(argv=None) -> int:
     table("Calibration (open set, every answer that names a class): % right among confidence >= 0.9",
           opened, lambda f: f"{pct(f['open_sure_right'])} of {f['open_sure_n']}")
 
-    print("\n## Bursts: every support view taught as a hold of 10 frames (features x (1 + 0.3 N)), "
-          "5 views per class, 10-way + 10 held out")
-    print(f"  {'data':24s} {'burst ids given':16s} accuracy  AUROC  open-set  taught called unknown")
-    for name in ("coil-clutter", "coil-scene"):
-        if name not in sets:
-            continue
-        for given in (True, False):
-            make = {"m": (lambda x, y, c, b, m: metric.fit(x, y, c, bursts=b)) if given
-                    else (lambda x, y, c, b, m: metric.fit(x, y, c))}
-            f = run_episodes(make, sets[name], ways=10, unknown=10, shots=5, episodes=max(10, args.episodes // 5),
-                             per_class=args.queries, seed=99, burst=10)["m"]
-            print(f"  {name:24s} {str(given):16s} {pct(f['acc']):>8s}  {f['auroc']:.3f}  {pct(f['open']):>8s}  "
-                  f"{pct(f['false_unknown']):>8s}")
-    holds(sets, args)
+    with_and_without_burst_ids(sets, args, "Bursts: every support view taught as a hold of 10 frames "
+                               "(features x (1 + 0.3 N)), 5 views per class, 10-way + 10 held out",
+                               ("coil-clutter", "coil-scene"), shots=5, seed=99, burst=10)
+    with_and_without_burst_ids(sets, args, "One hold per class: 10 consecutive turntable views taught in one "
+                               "burst per class, 10-way + 10 held out",
+                               ("coil100-dev", "coil-clutter", "coil-scene", "coil-light"), shots=10, seed=98,
+                               protocol="arc", one_hold=True)
     curve(results, closed)
     sweep(sets, args)
     section = time.perf_counter()
