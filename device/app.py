@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from .box import Box
 from .bursts import BurstTeacher
@@ -13,6 +14,7 @@ from .camera import (Camera, CameraSupervisor, SyntheticCamera, is_raspberry_pi,
                      pi_camera_available)
 from .config import Config
 from .doubtful import DoubtfulOutput
+from .atomic import atomic_file
 from .embedder import Embedder
 from .inbox import DoubtfulInbox
 from .keeper import MODEL_CHOICE_KEY, ExampleKeeper
@@ -24,6 +26,7 @@ from .loop import LogOutput, TeachLoop
 from .notify import SystemdOutput
 from .pairing import PairingBroker
 from .panel import Panel, make_pin_factory
+from .sources import SOURCES, open_source
 from .storage import StateStore, model_identity
 
 log = logging.getLogger(__name__)
@@ -50,9 +53,38 @@ def head_options(config: Config) -> dict:
     return {"threshold": config.head.unknown_threshold or None, "temperature": config.head.temperature}
 
 
-def open_library(config: Config) -> ExampleLibrary:
-    return ExampleLibrary(config.state_dir, caps=Caps(config.storage.max_examples_per_class,
-                                                      config.storage.max_megabytes << 20))
+SOURCE_CHOICE = "source"  # file in the state folder: what the box was last told on the phone to look at
+
+
+def source_state_dir(config: Config, source: str) -> Path:
+    """Where a source keeps its classes and examples: pictures in the state folder, the others beside them."""
+    return config.state_dir if source == "picture" else config.state_dir / "sources" / source
+
+
+def chosen_source(config: Config) -> str:
+    """``[source] kind`` if set, else what was chosen on the phone, else ``picture``."""
+    if config.source.kind:
+        return config.source.kind
+    try:
+        choice = (config.state_dir / SOURCE_CHOICE).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return "picture"
+    if choice not in SOURCES:
+        log.warning("ignoring %s: %r is not a source (%s)", config.state_dir / SOURCE_CHOICE, choice,
+                    ", ".join(SOURCES))
+        return "picture"
+    return choice
+
+
+def remember_source(config: Config, source: str) -> None:
+    """The box looks at ``source`` after a restart too (written atomically)."""
+    with atomic_file(config.state_dir / SOURCE_CHOICE) as out:
+        out.write(source.encode("ascii") + b"\n")
+
+
+def open_library(config: Config, state_dir: Optional[Path] = None) -> ExampleLibrary:
+    return ExampleLibrary(state_dir or config.state_dir, caps=Caps(config.storage.max_examples_per_class,
+                                                                   config.storage.max_megabytes << 20))
 
 
 def chosen_model_path(config: Config, library: ExampleLibrary) -> Path:
@@ -76,9 +108,9 @@ def open_keeper(config: Config, embedder: Embedder, library: Optional[ExampleLib
                          flush_after=config.storage.save_interval)
 
 
-def load_head(keeper: ExampleKeeper, config: Config):
+def load_head(keeper: ExampleKeeper, config: Config, state_dir: Optional[Path] = None):
     """The head of every stored example, sized as configured (never dropping a class that has examples)."""
-    store = StateStore(config.state_dir)
+    store = StateStore(state_dir or config.state_dir)
     head = keeper.load(config.head.classes, store=store)
     wanted = config.head.classes
     if head.num_classes != wanted:
@@ -87,6 +119,43 @@ def load_head(keeper: ExampleKeeper, config: Config):
     if head.total:
         log.info("what was learned: %s", head)
     return head
+
+
+@dataclass
+class SourceState:
+    """A source with its own examples, head and teacher: what the box keeps per thing it looks at."""
+
+    source: object
+    keeper: ExampleKeeper
+    head: object
+    teacher: BurstTeacher
+
+
+def reload_source(config: Config, source) -> object:
+    """A second instance of ``source``, with interpreters of its own (for work beside the loop)."""
+    if source.name == "picture":
+        return Embedder(source.model_path, num_threads=config.threads)
+    return open_source(source.name, picture_model=config.model_path, model_dirs=config.model_dirs,
+                       num_threads=config.threads, lite=config.source.lite)
+
+
+def open_source_state(config: Config, name: str, *, source=None) -> SourceState:
+    """The examples library of source ``name`` and what it taught (``source``: already loaded)."""
+    state_dir = source_state_dir(config, name)
+    StateStore(state_dir).check_writable()
+    library = open_library(config, state_dir)
+    try:
+        if source is None:
+            source = (open_source(name, picture_model=chosen_model_path(config, library), model_dirs=config.model_dirs,
+                                  num_threads=config.threads, lite=config.source.lite))
+        keeper = open_keeper(config, source, library)
+    except BaseException:
+        library.close()
+        raise
+    head = load_head(keeper, config, state_dir)
+    teacher = BurstTeacher(source.dim, rate=config.teaching.rate,
+                           duplicate_similarity=config.teaching.duplicate_similarity)
+    return SourceState(source, keeper, head, teacher)
 
 
 def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera] = None,
@@ -101,35 +170,36 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
     :param clock: monotonic seconds for the panel and pairing (tests pass their own).
     """
     StateStore(config.state_dir).check_writable()
-    library = open_library(config)
-    try:
-        embedder = embedder or Embedder(chosen_model_path(config, library), num_threads=config.threads)
-    except BaseException:
-        library.close()
-        raise
-    log.debug("model %r", embedder)
+    name = getattr(embedder, "name", None) or chosen_source(config)
+    state = open_source_state(config, name, source=embedder)
+    embedder = state.source
+    log.debug("looking at %s with %r", name, embedder)
     if camera is None:
         camera = choose_camera(config.camera.source, simulate=simulate, model_size=embedder.input_size,
                                swap_rb=config.camera.swap_rb)
     supervisor = CameraSupervisor(camera, timeout=config.camera.timeout)
-    keeper = open_keeper(config, embedder, library)
-    head = load_head(keeper, config)
-    teacher = BurstTeacher(embedder.dim, rate=config.teaching.rate,
-                           duplicate_similarity=config.teaching.duplicate_similarity)
-    loop = TeachLoop(supervisor, embedder, head, model=model_identity(embedder.describe()),
-                     keeper=keeper,
-                     smoothing=config.head.smoothing, teacher=teacher)
+    loop = TeachLoop(supervisor, embedder, state.head, model=model_identity(embedder.describe()),
+                     keeper=state.keeper, smoothing=config.head.smoothing, teacher=state.teacher)
     loop.add_observer(LogOutput(lambda: loop.head.names))
     loop.add_observer(SystemdOutput(loop))
     inbox = DoubtfulInbox()
     loop.add_observer(DoubtfulOutput(inbox, clock=clock))
-    switcher = ModelSwitcher(keeper, swap=loop.switch_model, on_done=lambda _: inbox.clear())
-    reembed_if_needed(keeper, switcher, embedder)
-    fitter = start_fitter(config, keeper, loop)
+
+    def start_helpers(keeper: ExampleKeeper) -> Tuple[Optional[Fitter], ModelSwitcher]:
+        switcher = ModelSwitcher(keeper, swap=loop.switch_model, on_done=lambda _: inbox.clear())
+        reembed_if_needed(keeper, switcher, loop.embedder, lambda: reload_source(config, loop.embedder))
+        return start_fitter(config, keeper, loop), switcher
+
+    fitter, switcher = start_helpers(state.keeper)
     services = {"inbox": inbox, "switcher": switcher, "fitter": fitter, "model_dirs": config.model_dirs,
                 "model_pinned": ("the config file sets [model] path, so the model is changed there"
                                  if config.model.path else None),
-                "load_model": lambda path: Embedder(path, num_threads=config.threads), "clock": clock}
+                "load_model": lambda path: Embedder(path, num_threads=config.threads), "clock": clock,
+                "sources": SourceSwitch(open_state=lambda source: open_source_state(config, source),
+                                        start_helpers=start_helpers,
+                                        remember=lambda source: remember_source(config, source),
+                                        pinned=("the config file sets [source] kind, so what the box looks at "
+                                                "is changed there" if config.source.kind else None))}
     if config.panel.gpio == "off":
         return Box(loop, **services)
     pairing = PairingBroker(len(config.panel.class_buttons), clock=clock)
@@ -153,12 +223,22 @@ def start_fitter(config: Config, keeper: ExampleKeeper, loop: TeachLoop) -> Opti
     return fitter
 
 
-def reembed_if_needed(keeper: ExampleKeeper, switcher: ModelSwitcher, embedder: Embedder) -> None:
-    """The model was changed in the config: embed the stored crops with it in the background."""
+@dataclass(frozen=True)
+class SourceSwitch:
+    """How the box changes what it looks at (given to :class:`~device.box.Box`)."""
+
+    open_state: Callable[[str], SourceState]  # the source's models, examples and head
+    start_helpers: Callable[[ExampleKeeper], tuple]  # (fitter or None, model switcher) of its examples
+    remember: Callable[[str], None]  # what it looks at after a restart
+    pinned: Optional[str] = None  # why the phone may not change it, if it may not
+
+
+def reembed_if_needed(keeper: ExampleKeeper, switcher: ModelSwitcher, embedder, reload: Callable[[], object]) -> None:
+    """The model (or a source's features) changed: embed the stored crops with it in the background."""
     library = keeper.library
     missing = library.missing_embeddings(keeper.model.sha256)
     if not missing:
         return
     log.warning("the model changed to %s: %d stored examples are embedded with it in the background; "
-                "they count again when that is done", embedder.model_path.name, len(missing))
-    switcher.start(Embedder(embedder.model_path, num_threads=embedder.num_threads), swap=False)
+                "they count again when that is done", embedder.describe()["model"], len(missing))
+    switcher.start(reload(), swap=False)

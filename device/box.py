@@ -17,7 +17,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import ForeignStateError, PanelError, StateError, TeachboxError
+from .errors import ForeignStateError, ModelError, PanelError, StateError, TeachboxError
 from .head import validate_class_name
 from .inbox import DoubtfulFrame, DoubtfulInbox, FrameGoneError
 from .library import ExampleInfo, LibraryReader
@@ -27,6 +27,7 @@ from .panel import ButtonName, Panel, PanelView
 from .models import MODELS, fetch_command
 from .quality import QualityReport, assess
 from .reembed import ModelSwitcher, SwitchProgress
+from .sources import SOURCES, THING
 from .exchange import ExportContents, decode_export, encode_export, looks_like_export
 from .learned import export_contents
 from .library import LibraryFull, NewExample
@@ -35,7 +36,7 @@ from .storage import decode_head
 log = logging.getLogger(__name__)
 
 __all__ = ["Box", "BoxSnapshot", "ClassCount", "ExamplePage", "FrameGoneError", "ImportBusy", "ImportRefused",
-           "LibraryStatus",
+           "LibraryStatus", "SourceChoice",
            "ModelChoice", "NoLibrary", "StorageBusy", "SwitchRefused", "EDIT_TIMEOUT", "MAX_IDS"]
 
 
@@ -85,7 +86,16 @@ class ModelChoice:
 
 
 class SwitchRefused(TeachboxError, ValueError):
-    """The model cannot be switched to (the message says why); nothing was changed."""
+    """The model (or source) cannot be switched to (the message says why); nothing was changed."""
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    """Something the box can look at; each keeps its own classes and examples."""
+
+    name: str  # picture, hand, face or pose
+    thing: str  # what it looks for: "hand" (the answer without one is "no hand")
+    current: bool
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,7 @@ class Box:
                  pairing: Optional[PairingBroker] = None, inbox: Optional[DoubtfulInbox] = None,
                  switcher: Optional[ModelSwitcher] = None, model_dirs: Sequence[Path] = (),
                  model_pinned: Optional[str] = None, load_model: Optional[Callable[[Path], object]] = None,
-                 clock: Callable[[], float] = time.monotonic, fitter=None) -> None:
+                 clock: Callable[[], float] = time.monotonic, fitter=None, sources=None) -> None:
         self.loop = loop
         self.panel = panel
         self.pairing = pairing
@@ -136,6 +146,8 @@ class Box:
         self._load_model = load_model
         self._clock = clock
         self.fitter = fitter  # fits the metric head after teaching ([head] kind), or None
+        self._sources = sources  # device.app.SourceSwitch: how to look at something else, or None
+        self._switch_lock = threading.Lock()
         keeper = loop.keeper
         self._reader = None if keeper is None else LibraryReader(keeper.library)
         self._quality_lock = threading.Lock()
@@ -252,6 +264,59 @@ class Box:
         self.settle()  # stored before this returns
         return name
 
+    # -- what the box looks at ---------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """What the box looks at: ``picture``, ``hand``, ``face`` or ``pose``."""
+        return getattr(self.loop.embedder, "name", "picture")
+
+    def sources(self) -> List[SourceChoice]:
+        current = self.source
+        return [SourceChoice(name, THING[name], name == current) for name in SOURCES]
+
+    def switch_source(self, name: object) -> None:
+        """Look at ``name`` from the next frame on, with the classes and examples taught on it.
+
+        What was taught on the source it leaves is stored and comes back when it is chosen
+        again.  :class:`SwitchRefused` says why not (a model file to fetch, a model switch
+        going on); nothing is changed then.
+        """
+        if self._sources is None:
+            raise SwitchRefused("this box cannot change what it looks at")
+        if self._sources.pinned:
+            raise SwitchRefused(self._sources.pinned)
+        if not isinstance(name, str) or name not in SOURCES:
+            raise SwitchRefused(f"unknown source {name!r}; the box can look at: {', '.join(SOURCES)}")
+        with self._switch_lock:
+            if name == self.source:
+                return
+            if self.switcher is not None and self.switcher.running:
+                raise SwitchRefused("the box is embedding its examples with a new model; wait until that is done")
+            try:
+                state = self._sources.open_state(name)
+            except ModelError as exc:
+                raise SwitchRefused(str(exc)) from None
+            self._swap_source(state)
+            self._sources.remember(name)
+        log.info("now looking at: %s (%s)", name, state.head)
+
+    def _swap_source(self, state) -> None:
+        old_keeper, old_reader = self.loop.keeper, self._reader
+        if self.fitter is not None:
+            self.fitter.close()
+        self.loop.switch_source(state.source, state.head, state.keeper, state.teacher)
+        self._reader = LibraryReader(state.keeper.library)
+        self.fitter, self.switcher = self._sources.start_helpers(state.keeper)
+        with self._quality_lock:
+            self._quality = None
+        if self.inbox is not None:
+            self.inbox.clear()  # its frames were seen with the other source
+        self.loop.camera.want_size(state.source.input_size)
+        if old_reader is not None:
+            old_reader.close()
+        if old_keeper is not None and not old_keeper.close():
+            log.error("some examples taught last before the switch could not be stored (see above)")
+
     # -- the model -----------------------------------------------------------------------------
     def models(self) -> List[ModelChoice]:
         """The embedding models the box knows, which are here and which one it runs."""
@@ -269,6 +334,9 @@ class Box:
             raise SwitchRefused("this box cannot switch its model")
         if self._model_pinned:
             raise SwitchRefused(self._model_pinned)
+        if self.source != "picture":
+            raise SwitchRefused(f"the model is what the box sees pictures with; it looks at {self.source}s now. "
+                                "Switch it to pictures first")
         if not isinstance(name, str) or name not in MODELS:
             raise SwitchRefused(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
         if MODELS[name].sha256 == self.loop.model.sha256:

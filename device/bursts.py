@@ -101,10 +101,7 @@ class BurstTeacher:
 
     def choose(self, seq: int, now: float, embedding: np.ndarray) -> Optional[int]:
         """The class to teach this frame to, or ``None``."""
-        burst = self.active
-        if burst is not None and burst.lease_until is not None and now > burst.lease_until:
-            self.release()  # the phone holding it went quiet: stop, as if it let go
-            burst = self.active
+        burst = self._lease(now)
         if burst is None or seq < burst.first_seq:
             return None
         if burst.taught < burst.wanted:
@@ -118,6 +115,17 @@ class BurstTeacher:
                 burst.skipped_run += 1
                 return None
         return burst.class_id
+
+    def choose_none(self, now: float) -> None:
+        """A frame with nothing to teach from (no hand in view): a held burst waits, a lapsed lease ends."""
+        self._lease(now)
+
+    def _lease(self, now: float) -> Optional[Burst]:
+        burst = self.active
+        if burst is not None and burst.lease_until is not None and now > burst.lease_until:
+            self.release()  # the phone holding it went quiet: stop, as if it let go
+            burst = self.active
+        return burst
 
     def taught(self, now: float, embedding: np.ndarray) -> None:
         burst = self.active

@@ -314,6 +314,8 @@ class PiCamera(Camera):
     A full-field sensor mode is selected so the picture is not cropped.
     """
 
+    resizable = True  # the supervisor may reopen it at another size (the box looks at something else)
+
     def __init__(self, *, size: Tuple[int, int] = (224, 224), swap_rb: bool = False, index: int = 0) -> None:
         self.size = size
         self.swap_rb = swap_rb
@@ -491,12 +493,15 @@ class CameraSupervisor:
         self.error: Optional[str] = None
         self.frames = 0
         self.reconnects = 0
+        self._wanted_size: Optional[Tuple[int, int]] = None
 
     def __repr__(self) -> str:
         return f"<CameraSupervisor {self.camera.name} state={self.state} frames={self.frames}>"
 
     def read(self) -> Optional[np.ndarray]:
         """The next frame, or ``None`` while the camera is offline (waits at most ~timeout)."""
+        if self._wanted_size is not None:
+            self._resize()
         if self._reader is None:
             wait = self._retry_at - time.monotonic()
             if wait > 0:
@@ -521,6 +526,20 @@ class CameraSupervisor:
         self._delay = self.backoff[0]
         self.frames += 1
         return value
+
+    def want_size(self, size: Tuple[int, int]) -> None:
+        """Frames of ``(height, width)`` from now on, where the camera can give them (the Pi camera's ISP)."""
+        if getattr(self.camera, "resizable", False) and tuple(size) != tuple(self.camera.size):
+            self._wanted_size = tuple(size)
+
+    def _resize(self) -> None:
+        size, self._wanted_size = self._wanted_size, None
+        if self._reader is not None:  # stop reading; the next reader closes the camera and opens it at the size
+            self._reader.abandon()
+            self._reader.thread.join(timeout=self.timeout)
+            self._reader = None
+        self.camera.size = size
+        log.info("camera %s: frames of %dx%d from now on", self.camera.name, size[1], size[0])
 
     def _fail(self, why: str) -> None:
         if self.state != OFFLINE or why != self.error:

@@ -18,6 +18,7 @@ from .config import Config, load_config, render_defaults
 from .atomic import atomic_file
 from .errors import ConfigError, ModelError, ModelMissingError, StateError, TeachboxError
 from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS, fetch_hint
+from .sources import SOURCES
 
 log = logging.getLogger("teachbox")
 CONFIG_ENV = "TEACHBOX_CONFIG"
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     run = with_config(commands.add_parser("run", help="run the appliance"))
     run.add_argument("--camera", metavar="SPEC", help=f"camera (overrides [camera] source): {camera_specs_help()}")
     run.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
+    run.add_argument("--source", choices=SOURCES,
+                     help="what the box looks at (overrides [source] kind): picture (the whole frame), hand "
+                          "(hand signs), face (expressions) or pose (body poses); each keeps its own classes")
     run.add_argument("--simulate", action="store_true", help="simulated hardware (no Pi camera or GPIO needed)")
     run.add_argument("--host", help="address of the phone page (overrides [web] host; default all interfaces)")
     run.add_argument("--port", type=int, help="port of the phone page (overrides [web] port; default 8000)")
@@ -118,6 +122,8 @@ def _config(args) -> Config:
                              threads=getattr(args, "threads", None))
     config = config.override("camera", source=getattr(args, "camera", None))
     config = config.override("storage", state_dir=getattr(args, "state_dir", None))
+    if args.command == "run":
+        config = config.override("source", kind=getattr(args, "source", None))
     config = config.override("web", host=getattr(args, "host", None), port=getattr(args, "port", None))
     return config.override("log", level=args.log_level)
 

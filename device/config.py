@@ -51,6 +51,14 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class SourceConfig:
+    kind: str = _doc("what the box looks at: picture (the whole frame: objects, scenes), hand (hand signs, "
+                     "either hand), face (facial expressions) or pose (body poses); each keeps its own classes. "
+                     "Empty = the one chosen on the phone, else picture", "")
+    lite: bool = _doc("hand: the lite landmark model, about half the cost (a Pi Zero 2 W or Pi 3)", False)
+
+
+@dataclass(frozen=True)
 class HeadConfig:
     classes: int = _doc(f"number of classes (buttons), {MIN_CLASSES} to {MAX_CLASSES}", 4)
     unknown_threshold: float = _doc("cosine similarity under which the answer is 'unknown'; 0 = off", 0.0)
@@ -115,6 +123,7 @@ class LogConfig:
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     teaching: TeachingConfig = field(default_factory=TeachingConfig)
@@ -168,7 +177,7 @@ class Config:
 
 _SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
 _CHOICES = {("log", "level"): ("debug", "info", "warning", "error"), ("panel", "gpio"): ("auto", "mock", "off"),
-            ("head", "kind"): ("centroid", "metric", "knn")}
+            ("head", "kind"): ("centroid", "metric", "knn"), ("source", "kind"): ("", "picture", "hand", "face", "pose")}
 _RANGES = {
     ("camera", "timeout"): (0.1, 600.0),
     ("model", "threads"): (0, 64),

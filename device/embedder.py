@@ -166,6 +166,9 @@ class Embedder:
     :param num_threads: interpreter threads; ``None`` = all cores.
     """
 
+    name = "picture"  # the feature source it is (device.sources)
+    look = None  # it finds no landmarks
+
     def __init__(self, model_path, *, num_threads: Optional[int] = None) -> None:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
@@ -251,8 +254,16 @@ class Embedder:
     def embed(self, frame: np.ndarray) -> np.ndarray:
         return self.infer(self.prepare(frame))
 
+    def seen(self, prepared: np.ndarray) -> np.ndarray:
+        """What an example keeps of a frame: the model-sized picture the model saw."""
+        return prepared
+
+    def reset(self) -> None:
+        """Nothing is tracked from frame to frame (the landmark sources' counterpart)."""
+
     def describe(self) -> dict:
         return {
+            "source": self.name,
             "model": self.model_path.name,
             "model_path": str(self.model_path),
             "model_sha256": self.sha256,

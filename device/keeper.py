@@ -461,4 +461,16 @@ def _embed_missing(library: ExampleLibrary, embedder, identity: ModelIdentity):
         except ValueError as exc:
             log.warning("example %d: %s; it keeps no embedding under %s", example_id, exc, identity.name)
             continue
-        yield example_id, embedder.to_stored(embedder.infer(embedder.prepare(picture)))
+        vector = embed_crop(embedder, picture)
+        if vector is None:
+            log.warning("example %d: no %s found in its picture; it keeps no embedding under %s", example_id,
+                        getattr(embedder, "name", "picture"), identity.name)
+            continue
+        yield example_id, vector
+
+
+def embed_crop(embedder, picture: np.ndarray) -> Optional[np.ndarray]:
+    """A stored crop's vector under ``embedder`` (``None``: a landmark source finds nothing in it)."""
+    embedder.reset()  # a stored crop is no continuation of the one before
+    features = embedder.infer(embedder.prepare(picture))
+    return None if features is None else embedder.to_stored(features)

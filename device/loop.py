@@ -1,4 +1,8 @@
-"""The appliance loop: capture -> embed -> teach (while asked) -> predict -> smooth -> publish.
+"""The appliance loop: capture -> features -> teach (while asked) -> predict -> smooth -> publish.
+
+The features come from the box's source (:mod:`device.sources`: the whole picture, or the
+landmarks of a hand, face or body); a frame where a landmark source finds nothing is
+answered "absent" ("no hand") and never taught.
 
 The loop owns the head.  Other threads (buttons, web page) ask for changes through
 the methods of :class:`TeachLoop`; those that need a camera frame (teaching) are
@@ -30,7 +34,8 @@ log = logging.getLogger(__name__)
 
 STAGES = ("capture", "preprocess", "invoke", "classify")
 SURE = 0.7  # a shown class at least this confident reads as sure; below, "not sure - maybe ..."
-Answer = Union[int, str]  # a class id, or "unknown" / "nothing-learned"
+Answer = Union[int, str]  # a class id, or "unknown" / "nothing-learned" / "absent"
+STATUS_ABSENT = AnswerState.ABSENT
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,9 @@ class FrameResult:
     taught: Optional[int] = None  # class an example was added to in this frame
     seq: int = 0
     # what the model saw and gave; buffers reused by the next frame: read them in update() only
-    prepared: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    prepared: Optional[np.ndarray] = field(default=None, repr=False, compare=False)  # what an example keeps
     embedding: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    look: Optional[object] = field(default=None, repr=False, compare=False)  # landmarks found (device.sources.Look)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ class LoopSnapshot:
     uptime_s: float
     saving_error: Optional[str]
     model: Dict[str, object]  # model, runtime, runtime_version, threads, dim
+    source: str = "picture"  # what the box looks at (device.sources)
+    look: Optional[object] = None  # the landmarks of the last frame (device.sources.Look), if any
 
 
 @dataclass
@@ -124,8 +132,8 @@ class TeachLoop:
     """Runs the appliance.  Build it, add observers, then :meth:`run` (or :meth:`step` in tests).
 
     :param camera: a :class:`~device.camera.CameraSupervisor`.
-    :param embedder: an :class:`~device.embedder.Embedder` (or anything with
-        ``prepare``, ``infer`` and ``describe``).
+    :param embedder: the feature source (:mod:`device.sources`): an :class:`~device.embedder.Embedder`
+        or a landmark source (``prepare``, ``infer`` -> features or ``None``, ``seen``, ``describe``).
     :param head: the classifier head, already loaded or empty.
     :param model: identity of the model, written with every save.
     :param keeper: the :class:`~device.keeper.ExampleKeeper` that stores every example taught
@@ -261,6 +269,24 @@ class TeachLoop:
                 self._fit = None
             self._smoother.reset()
 
+    def switch_source(self, source, head, keeper, teacher: BurstTeacher) -> None:
+        """Look with ``source`` from the next frame on, with its own head, examples and teacher."""
+        with self.lock:
+            self.teacher.cancel()
+            if self.keeper is not None:
+                self.keeper.check(None)
+            self.embedder = source
+            self.model = model_identity(source.describe())
+            self._description = source.describe()
+            self.head = head
+            self.keeper = keeper
+            self.teacher = teacher
+            self._fit = None
+            self._last = None
+            self._smoother.reset()
+            if keeper is not None:
+                keeper.attach(self.swap_head)
+
     def switch_model(self, embedder, build) -> None:
         """Embed with ``embedder`` and answer with ``build(current head)`` from the next frame on."""
         with self.lock:
@@ -319,10 +345,14 @@ class TeachLoop:
         prepared_at = time.perf_counter()
         embedding = embedder.infer(prepared)
         invoked = time.perf_counter()
+        look = embedder.look
         with self.lock:
             if embedder is not self.embedder:  # the model was switched during this frame: it does not count
                 return self._publish(FrameResult(frame, self.camera.state, None, self._shown(None), 0.0, seq=seq))
-            taught = self._teach(seq, invoked, embedding, prepared)
+            if embedding is None:  # no hand (face, person) in view: its own answer, and nothing is taught
+                return self._publish(self._absent(frame, seq, invoked))
+            seen = embedder.seen(prepared)
+            taught = self._teach(seq, invoked, embedding, seen)
             fit = self._fit
             prediction = (fit if fit is not None else self.head).predict(embedding)
             answer = self._shown(prediction)
@@ -334,7 +364,16 @@ class TeachLoop:
         stats.tick(classified)
         confidence = float(prediction.probabilities[answer]) if isinstance(answer, int) else 0.0
         return self._publish(FrameResult(frame, self.camera.state, prediction, answer, confidence, taught, seq,
-                                         prepared, embedding))
+                                         seen, embedding, look))
+
+    def _absent(self, frame: np.ndarray, seq: int, now: float) -> FrameResult:
+        """A frame without a hand (face, person): a held burst waits for one; the answer says so."""
+        self.teacher.choose_none(now)
+        if self.keeper is not None:
+            self.keeper.check(self.teacher.active)
+        answer = self._smoother.push(STATUS_ABSENT)
+        self._stats.tick(now)
+        return FrameResult(frame, self.camera.state, None, answer, 0.0, seq=seq)
 
     def install_fit(self, fit, model) -> None:
         """Answer with ``fit`` from the next frame on (from the fitter; a fit of another model is dropped)."""
@@ -443,6 +482,8 @@ class TeachLoop:
                 uptime_s=round(time.monotonic() - self._started, 1),
                 saving_error=self.keeper.saving_error if self.keeper else None,
                 model={k: self._description[k] for k in ("model", "runtime", "runtime_version", "threads", "dim")},
+                source=getattr(self.embedder, "name", "picture"),
+                look=last.look if last else None,
             )
 
 

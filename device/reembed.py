@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .keeper import ExampleKeeper, decode_jpeg
+from .keeper import ExampleKeeper, decode_jpeg, embed_crop
 from .library import LibraryReader
 from .storage import model_identity
 from .vocab import SwitchState
@@ -101,7 +101,12 @@ class ModelSwitcher:
                     except ValueError as exc:
                         log.warning("example %d: %s", example_id, exc)
                         continue
-                    vectors.append((example_id, embedder.to_stored(embedder.infer(embedder.prepare(picture)))))
+                    vector = embed_crop(embedder, picture)
+                    if vector is None:
+                        log.warning("example %d: no %s found in its picture; it does not count", example_id,
+                                    embedder.name)
+                        continue
+                    vectors.append((example_id, vector))
                 self.keeper.writer.submit(lambda library, v=vectors: library.add_embeddings(v, model=identity.sha256))
                 done = min(total, first + CHUNK)
                 self._progress = SwitchProgress(name, SwitchState.EMBEDDING, done, total)

@@ -28,6 +28,7 @@ class AnswerState(Vocabulary):
     OK = "ok"  # a class is the answer
     UNKNOWN = "unknown"  # not like anything taught (or no usable frame)
     EMPTY = "nothing-learned"  # no class has an example yet
+    ABSENT = "absent"  # a landmark source finds no hand (face, person) in view
 
 
 class Button(Vocabulary):
