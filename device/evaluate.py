@@ -82,7 +82,7 @@ def _compile_person_pattern(pattern: Optional[str]) -> "re.Pattern[str]":
     try:
         return re.compile(pattern or DEFAULT_PERSON_PATTERN)
     except re.error as exc:
-        raise DataError(f"--person-pattern {pattern!r} is not a regular expression ({exc})") from None
+        raise DataError(f"--person-pattern '{pattern}' is not a regular expression ({exc})") from None
 
 
 def person_of(file_name: str, pattern: Optional[str] = None) -> Optional[str]:
@@ -100,7 +100,7 @@ def person_of(file_name: str, pattern: Optional[str] = None) -> Optional[str]:
 
 
 def _rule(pattern: Optional[str]) -> str:
-    return f"--person-pattern {pattern!r}" if pattern else f"the default rule ({DEFAULT_PERSON_RULE})"
+    return f"--person-pattern '{pattern}'" if pattern else f"the default rule ({DEFAULT_PERSON_RULE})"
 
 
 def person_ids(dataset: Dict[str, List[Path]], pattern: Optional[str] = None) -> Dict[str, List[str]]:
