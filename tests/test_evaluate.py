@@ -256,3 +256,67 @@ def test_person_options_need_the_person_protocol(tmp_path):
         evaluate(FakeSource(), data, shots=1, person_pattern=r"s(\d+)")
     with pytest.raises(DataError, match=r"teach people \(6\) must be from 1 to 5"):
         evaluate(FakeSource(), data, shots=1, protocol="person", teach_people=6)
+
+
+# -- scripts/make_variants.py --------------------------------------------------------------------
+
+
+def _make_variants():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_variants", Path(__file__).parent.parent / "scripts"
+                                                  / "make_variants.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("variant", ["small-clutter", "mirror", "rotate", "dark", "closeup"])
+def test_make_variants_writes_every_picture_under_its_name_and_leaves_the_source_alone(tmp_path, variant):
+    make_variants = _make_variants()
+    src = tmp_path / "src"
+    for cls, colour in COLOURS.items():
+        for i in range(3):
+            write(src / cls / f"s{i}_{cls}.{'jpg' if i else 'png'}", colour)
+    (src / "notes.txt").write_text("not a picture")
+    clutter = tmp_path / "clutter"
+    for i in range(4):
+        write(clutter / "things" / f"t{i}.png", (40 * i, 200, 90))
+    before = _snapshot(src)
+    dst = tmp_path / "out" / variant
+    assert make_variants.main([str(src), str(dst), "--variant", variant, "--seed", "3", "--clutter", str(clutter)]) == 0
+    assert _snapshot(src) == before
+    made = sorted(p.relative_to(dst) for p in dst.rglob("*") if p.suffix in (".png", ".jpg"))
+    assert made == sorted(p.relative_to(src) for p in src.rglob("*") if p.suffix in (".png", ".jpg"))
+    size = (640, 480) if variant == "small-clutter" else (16, 12)
+    for name in made:
+        with Image.open(dst / name) as image:
+            assert image.size == size and image.mode == "RGB"
+            assert image.format == ("PNG" if name.suffix == ".png" else "JPEG")
+    assert np.asarray(Image.open(dst / "red" / "s0_red.png")).tobytes() != np.asarray(
+        Image.open(src / "red" / "s0_red.png").resize(size)).tobytes()
+    # the same seed makes the same pictures
+    again = tmp_path / "again"
+    make_variants.make_variants(src, again, variant, seed=3, clutter=clutter)
+    assert (again / "red" / "s0_red.png").read_bytes() == (dst / "red" / "s0_red.png").read_bytes()
+
+
+def test_make_variants_never_writes_into_the_source(tmp_path, capsys):
+    make_variants = _make_variants()
+    src = dataset(tmp_path / "src", per_class=2, dark=0)
+    before = _snapshot(src)
+    for dst in (src, src / "harder", src / "red", tmp_path):
+        assert make_variants.main([str(src), str(dst), "--variant", "mirror"]) == 2
+        assert "outside the source" in capsys.readouterr().err
+    full = tmp_path / "full"
+    (full / "x").mkdir(parents=True)
+    assert make_variants.main([str(src), str(full), "--variant", "mirror"]) == 2
+    assert "not an empty folder" in capsys.readouterr().err
+    assert _snapshot(src) == before
+    with pytest.raises(SystemExit):
+        make_variants.main([str(src), str(tmp_path / "new"), "--variant", "blurry"])
