@@ -207,6 +207,86 @@ def test_eval_needs_two_classes(caplog, tmp_path, model_path):
     assert "at least 2" in caplog.text
 
 
+def test_eval_reports_the_picture_source_figures(capsys, tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data")
+    argv = ["eval", "--data", str(data), "--shots", "1", "--splits", "2", "--json", "--model", str(model_path)]
+    assert main(argv) == 0
+    result = only_json(capsys.readouterr().out)
+    assert result["source"] == "picture" and result["dim"] == 1024
+    assert result["no_detection_rate"] == 0.0 and result["images"] == 8
+    assert result["accuracy_detected"] == result["accuracy"] and result["queries_detected"] == result["queries"]
+    assert result["fps"] > 0 and result["classes_untaught"] == {} and "people" not in result
+
+
+class _HandlessSource:
+    """A hand source that finds a hand only in bright pictures."""
+
+    name, dim = "hand", 4
+
+    def reset(self):
+        pass
+
+    def embed(self, frame):
+        mean = frame.reshape(-1, 3).mean(axis=0)
+        return None if mean.max() < 10 else np.array([*mean / np.linalg.norm(mean), 1.0], np.float32)
+
+    def describe(self):
+        return {"source": "hand", "model": "hand_landmark_full.tflite", "dim": 4}
+
+
+def test_eval_of_another_source_counts_what_it_does_not_find(capsys, monkeypatch, tmp_path):
+    import device.cli
+
+    opened = []
+    monkeypatch.setattr(device.cli, "_open_source", lambda name, config: opened.append(name) or _HandlessSource())
+    data = tiny_dataset(tmp_path / "data", per_class=5)
+    Image.new("RGB", (32, 40)).save(data / "red thing" / "view9.png")  # a dark one: no hand in it
+    assert main(["eval", "--data", str(data), "--shots", "1", "--splits", "3", "--source", "hand", "--json"]) == 0
+    result = only_json(capsys.readouterr().out)
+    assert opened == ["hand"] and result["source"] == "hand" and result["model"] == "hand_landmark_full.tflite"
+    assert result["no_detection_rate"] == pytest.approx(1 / 11)
+    assert result["accuracy_detected"] == 1.0
+    assert result["accuracy"] == pytest.approx((4 + 4) / 9)  # red: 5 asked, 1 of them dark
+    assert main(["eval", "--data", str(data), "--shots", "1", "--splits", "3", "--source", "hand"]) == 0
+    line = capsys.readouterr().out
+    assert "hand source" in line and "no detection 9.1% of 11 images" in line and "images/s" in line
+
+
+def test_eval_refuses_an_unknown_source(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "--data", "data", "--shots", "1", "--source", "feet"])
+    assert info.value.code == 2
+    assert "invalid choice: 'feet'" in capsys.readouterr().err
+
+
+def test_eval_help_offers_the_sources_and_the_person_protocol(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--source {picture,hand,face,pose}" in text
+    assert "--protocol {random,arc,person}" in text and "--person-pattern REGEX" in text
+    assert "rewards recognising the person" in text
+
+
+def test_eval_person_protocol_refuses_names_without_person_ids(caplog, tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data")  # view0.png ...: no person id
+    code = main(["eval", "--data", str(data), "--shots", "1", "--protocol", "person", "--model", str(model_path)])
+    assert code == 2
+    assert "needs a person id in every file name" in caplog.text and "--person-pattern REGEX" in caplog.text
+
+
+def test_eval_person_protocol_on_real_pictures(capsys, tmp_path, model_path):
+    data = tiny_dataset(tmp_path / "data", per_class=6)
+    for image in data.glob("*/*.png"):  # view0 .. view5: 3 people, 2 pictures of each in each class
+        image.rename(image.with_name(f"p{int(image.stem[-1]) % 3}_{image.name}"))
+    code = main(["eval", "--data", str(data), "--shots", "1", "--protocol", "person", "--teach-people", "1",
+                 "--splits", "3", "--json", "--model", str(model_path)])
+    assert code == 0
+    result = only_json(capsys.readouterr().out)
+    assert result["people"] == 3 and result["teach_people"] == 1
+    assert result["queries"] == 3 * 2 * 4  # the 2 other people's 4 pictures per class, every split
+
+
 # -- info ---------------------------------------------------------------------------------------
 
 
