@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, type=Path, help="folder with one sub-folder of images per class")
     ev.add_argument("--shots", required=True, type=int, help="examples taught per class")
     ev.add_argument("--ways", type=int, help="classes per split (default: all)")
-    ev.add_argument("--source", choices=_source_names(), default="picture",
+    ev.add_argument("--source", choices=SOURCES, default="picture",
                     help="the features evaluated: picture (the whole frame, the default), hand, face or pose "
                          "(landmarks; an image where none is found counts as a wrong answer)")
     ev.add_argument("--protocol", choices=("random", "arc", "person"), default="random",
@@ -203,29 +203,11 @@ def _page_socket(config: Config):
                           "or use --port") from None
 
 
-def _source_names():
-    try:
-        from .sources import SOURCES
-    except ModuleNotFoundError as exc:  # until device/sources.py is merged (then drop this fallback)
-        if exc.name != f"{__package__}.sources":
-            raise
-        return ("picture", "hand", "face", "pose")
-    return SOURCES
-
-
 def _open_source(name: str, config: Config):
-    try:
-        from .sources import open_source
-    except ModuleNotFoundError as exc:  # until device/sources.py is merged (then drop this fallback)
-        if exc.name != f"{__package__}.sources":
-            raise
-        if name != "picture":
-            raise ConfigError(f"source {name!r} is not in this build yet (only picture is)") from None
-        from .embedder import Embedder
+    from .sources import open_source
 
-        return Embedder(config.model_path, num_threads=config.threads)
     return open_source(name, picture_model=config.model_path, model_dirs=config.model_dirs,
-                       num_threads=config.threads)
+                       num_threads=config.threads, lite=config.source.lite)
 
 
 def _eval(args, config: Config) -> int:
