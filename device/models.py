@@ -324,8 +324,7 @@ def _copy_from_mirror(mirror: Path, model: KnownModel, out: BinaryIO) -> None:
 def _offline(what: str, exc: OSError) -> ModelError:
     return ModelError(
         f"could not download {what} ({exc}). Check the network, or copy the files from a mirror folder "
-        f"instead: add --mirror DIR to the fetch-model command (or set ${MIRROR_ENV}), e.g. "
-        f"{teachbox_command()} fetch-model --mirror DIR"
+        f"instead: the same {teachbox_command()} fetch-model command with --mirror DIR (or ${MIRROR_ENV} set)"
     )
 
 
