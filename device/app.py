@@ -18,7 +18,7 @@ from .atomic import atomic_file
 from .embedder import Embedder
 from .inbox import DoubtfulInbox
 from .keeper import MODEL_CHOICE_KEY, ExampleKeeper
-from .models import MODELS
+from .models import embedding_models
 from .fitter import Fitter
 from .reembed import ModelSwitcher
 from .library import Caps, ExampleLibrary
@@ -90,7 +90,7 @@ def open_library(config: Config, state_dir: Optional[Path] = None) -> ExampleLib
 def chosen_model_path(config: Config, library: ExampleLibrary) -> Path:
     """The model to run: ``[model] path`` if set, else the one chosen on the phone if it is here, else the default."""
     choice = library.meta(MODEL_CHOICE_KEY)
-    if config.model.path or not choice or choice not in MODELS:
+    if config.model.path or not choice or choice not in embedding_models():
         return config.model_path
     for folder in config.model_dirs:
         if (folder / choice).is_file():

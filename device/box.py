@@ -24,7 +24,7 @@ from .library import ExampleInfo, LibraryReader
 from .loop import LoopSnapshot, TeachLoop
 from .pairing import PairingBroker, PairRequest
 from .panel import ButtonName, Panel, PanelView
-from .models import MODELS, fetch_command
+from .models import MODELS, embedding_models, fetch_command
 from .quality import QualityReport, assess
 from .reembed import ModelSwitcher, SwitchProgress
 from .sources import SOURCES, THING
@@ -322,7 +322,7 @@ class Box:
         """The embedding models the box knows, which are here and which one it runs."""
         current = self.loop.model.sha256
         return [ModelChoice(m.filename, m.dim, m.input_size, m.note, self._model_file(m.filename) is not None,
-                            m.sha256 == current) for m in MODELS.values()]
+                            m.sha256 == current) for m in embedding_models().values()]
 
     def switch_model(self, name: object) -> None:
         """Embed every stored example with model ``name`` in the background, then answer with it.
@@ -337,8 +337,8 @@ class Box:
         if self.source != "picture":
             raise SwitchRefused(f"the model is what the box sees pictures with; it looks at {self.source}s now. "
                                 "Switch it to pictures first")
-        if not isinstance(name, str) or name not in MODELS:
-            raise SwitchRefused(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+        if not isinstance(name, str) or name not in embedding_models():
+            raise SwitchRefused(f"unknown model {name!r}; known models: {', '.join(embedding_models())}")
         if MODELS[name].sha256 == self.loop.model.sha256:
             raise SwitchRefused(f"the box runs {name} already")
         if self.switcher.running:

@@ -17,7 +17,7 @@ from .camera import camera_specs_help
 from .config import Config, load_config, render_defaults
 from .atomic import atomic_file
 from .errors import ConfigError, ModelError, ModelMissingError, StateError, TeachboxError
-from .models import DEFAULT_MODEL, MIRROR_ENV, MODELS, fetch_hint
+from .models import DEFAULT_MODEL, LANDMARK_SOURCES, MIRROR_ENV, MODELS, fetch_hint
 from .sources import SOURCES
 
 log = logging.getLogger("teachbox")
@@ -100,10 +100,18 @@ def _parser() -> argparse.ArgumentParser:
     info = with_config(commands.add_parser("info", help="runtime, model, threads and paths"))
     info.add_argument("--json", action="store_true")
 
-    fetch = commands.add_parser("fetch-model", help="put the model into the model folder (sha256 checked)")
+    fetch = commands.add_parser(
+        "fetch-model", help="put model files into the model folder (sha256 checked)",
+        description="Put model files into the model folder, sha256 checked; nothing is installed on a mismatch. "
+                    f"Without --name or --source: the default model, {DEFAULT_MODEL}. The hand, face and pose "
+                    "landmark files come from the mediapipe 0.10.14 wheel on PyPI (downloaded once, sha256 "
+                    "checked, the files read out of it) or from a mirror folder.")
     fetch.add_argument("--config", type=Path)
     fetch.add_argument("--model-dir", help="target folder (default: [model] dir)")
-    fetch.add_argument("--name", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    fetch.add_argument("--name", action="append", choices=sorted(MODELS), metavar="FILE",
+                       help="a model file to fetch (repeatable), one of: " + ", ".join(sorted(MODELS)))
+    fetch.add_argument("--source", action="append", choices=LANDMARK_SOURCES + ("all",),
+                       help="fetch every landmark file of this source (repeatable; all: hand, face and pose)")
     fetch.add_argument("--mirror", type=Path, help=f"copy from this folder instead of downloading (or ${MIRROR_ENV})")
     fetch.add_argument("--force", action="store_true", help="fetch again even if a good copy is there")
 
@@ -255,10 +263,13 @@ def _info(args, config: Config) -> int:
 
 
 def _fetch(args, config: Config) -> int:
-    from .models import fetch_model
+    from .models import fetch_models, landmark_models
 
-    path = fetch_model(config.model_dir, args.name, mirror=args.mirror, force=args.force)
-    _out(str(path))
+    names = list(args.name or [])
+    for source in args.source or []:
+        names += landmark_models(source)
+    paths = fetch_models(config.model_dir, names or [DEFAULT_MODEL], mirror=args.mirror, force=args.force)
+    _out("\n".join(map(str, paths)))
     return 0
 
 

@@ -5,9 +5,10 @@
 #   scripts/dev.sh test [pytest options]         # the test suite
 #
 # Creates .venv (with --system-site-packages, so apt's picamera2/lgpio are seen on a
-# Pi), installs the project with its development extras, and puts the model into
-# models/ (copied from $TEACHBOX_MODEL_MIRROR or ../shared/models when present,
-# otherwise downloaded; the sha256 is always checked).  Re-running is quick.
+# Pi), installs the project with its development extras, and puts the default model and
+# the hand/face/pose landmark files into models/ (copied from $TEACHBOX_MODEL_MIRROR or
+# ../shared/models when present, otherwise downloaded; the sha256 is always checked).
+# Re-running is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +52,11 @@ fi
 
 mirror=${TEACHBOX_MODEL_MIRROR:-}
 if [ -z "$mirror" ] && [ -d ../shared/models ]; then mirror=$(cd ../shared/models && pwd); fi
-.venv/bin/teachbox --log-level warning fetch-model --model-dir models ${mirror:+--mirror "$mirror"} >/dev/null
+fetch() {
+    .venv/bin/teachbox --log-level warning fetch-model --model-dir models ${mirror:+--mirror "$mirror"} "$@" >/dev/null
+}
+fetch                # the default model
+fetch --source all   # the hand, face and pose landmark files (a download: one 33 MB wheel for all, once)
 
 case "$command" in
     run)  exec .venv/bin/teachbox run --model-dir models --state-dir state "$@" ;;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Put the default model (or --name NAME) into the model folder, sha256 checked.
-#   scripts/fetch-model.sh [--model-dir DIR] [--mirror DIR] [--name NAME] [--force]
+# Put the default model (or --name FILE, or --source hand|face|pose|all: the landmark files)
+# into the model folder, sha256 checked.
+#   scripts/fetch-model.sh [--model-dir DIR] [--mirror DIR] [--name FILE] [--source SOURCE] [--force]
 # Uses the installed `teachbox` command, or the repo's .venv when run from a checkout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -6,13 +6,13 @@
 # For Raspberry Pi OS Bookworm (Python 3.11) and Trixie (Python 3.13), 64-bit; plain
 # Debian 12/13 works too (simulated camera and panel).  It installs the apt packages
 # (python3-picamera2 and python3-lgpio where the Raspberry Pi archive has them), a venv
-# with --system-site-packages in /opt/teachbox, the model (sha256 checked) into
-# /var/lib/teachbox/models, /etc/teachbox/config.toml with commented defaults, and the
-# systemd unit, then starts it and prints the address of the phone page.
+# with --system-site-packages in /opt/teachbox, the model and the hand/face/pose landmark
+# files (sha256 checked) into /var/lib/teachbox/models, /etc/teachbox/config.toml with
+# commented defaults, and the systemd unit, then starts it and prints the page's address.
 #
 # Re-running upgrades in place: the learned state and the config are kept.
 #   --dry-run   check the platform and print every step; change nothing
-#   --mirror    copy the model from this folder instead of downloading it
+#   --mirror    copy the model files from this folder instead of downloading them
 #   --no-start  install and enable, but do not (re)start the service
 #   --root DIR  install into DIR instead of / (for tests and images: no user, no systemctl)
 set -euo pipefail
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
         --no-start) start=0 ;;
         --mirror) mirror=${2:?--mirror needs a folder}; shift ;;
         --root) root=${2:?--root needs a folder}; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '/^set -euo/q;2,$p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
     shift
@@ -46,6 +46,13 @@ run() {
         printf 'would run: %s\n' "$*"
     else
         "$@"
+    fi
+}
+run_quietly() {  # run, without the command's own output (what it did is said after)
+    if [ "$dry_run" = 1 ]; then
+        run "$@"
+    else
+        "$@" >/dev/null
     fi
 }
 
@@ -121,8 +128,12 @@ python_env() {
 
 model_and_config() {
     run mkdir -p "$state_dir/models" "$state_dir/state" "$config_dir"
-    run "$prefix/venv/bin/teachbox" --log-level warning fetch-model --model-dir "$state_dir/models" \
+    # the default model, then the hand, face and pose landmark files (one download for all)
+    run_quietly "$prefix/venv/bin/teachbox" --log-level warning fetch-model --model-dir "$state_dir/models" \
         ${mirror:+--mirror "$mirror"}
+    run_quietly "$prefix/venv/bin/teachbox" --log-level warning fetch-model --model-dir "$state_dir/models" \
+        ${mirror:+--mirror "$mirror"} --source all
+    [ "$dry_run" = 1 ] || say "models (sha256 checked): $state_dir/models"
     if [ -f "$config_dir/config.toml" ]; then
         say "keeping $config_dir/config.toml"
     else

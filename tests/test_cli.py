@@ -386,6 +386,71 @@ def test_fetch_model_offline_says_use_mirror(caplog, tmp_path):
     assert "--mirror" in caplog.text
 
 
+def test_fetch_a_landmark_source_from_mirror(capsys, tmp_path):
+    from device.models import landmark_models
+
+    if not (shared_mirror() / "hand_landmark_full.tflite").is_file():
+        pytest.skip(f"no model mirror at {shared_mirror()}")
+    model_dir = tmp_path / "models"
+    assert main(["fetch-model", "--mirror", str(shared_mirror()), "--model-dir", str(model_dir),
+                 "--source", "hand"]) == 0
+    hand = list(landmark_models("hand"))
+    assert capsys.readouterr().out.split() == [str(model_dir / name) for name in hand]
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(hand)  # not the default model
+    for name in hand:
+        assert sha256_of(model_dir / name) == MODELS[name].sha256
+    assert main(["fetch-model", "--mirror", str(shared_mirror()), "--model-dir", str(model_dir),
+                 "--source", "all", "--name", DEFAULT_MODEL]) == 0
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(list(landmark_models()) + [DEFAULT_MODEL])
+
+
+def test_fetch_a_landmark_file_by_name(capsys, tmp_path):
+    if not (shared_mirror() / "face_landmark.tflite").is_file():
+        pytest.skip(f"no model mirror at {shared_mirror()}")
+    assert main(["fetch-model", "--mirror", str(shared_mirror()), "--model-dir", str(tmp_path),
+                 "--name", "face_landmark.tflite"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "face_landmark.tflite")
+    assert sha256_of(tmp_path / "face_landmark.tflite") == MODELS["face_landmark.tflite"].sha256
+
+
+def test_fetch_a_landmark_source_offline_names_the_wheel_and_the_mirror(caplog, tmp_path):
+    from device.models import MEDIAPIPE_WHEEL
+
+    assert main(["fetch-model", "--model-dir", str(tmp_path / "models"), "--source", "pose"]) == 2
+    assert MEDIAPIPE_WHEEL.name in caplog.text and "--mirror DIR" in caplog.text
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_fetch_an_unknown_source_is_refused(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["fetch-model", "--source", "feet"])
+    assert info.value.code == 2
+    assert "invalid choice: 'feet'" in capsys.readouterr().err
+
+
+def test_fetch_model_help_names_the_sources(capsys):
+    with pytest.raises(SystemExit):
+        main(["fetch-model", "--help"])
+    out = capsys.readouterr().out
+    assert "--source {hand,face,pose,all}" in out and "mediapipe 0.10.14 wheel" in out
+    assert "hand_landmark_full.tflite" in out
+
+
+def test_missing_landmark_file_hint_is_a_command_that_fetches_it(tmp_path, monkeypatch):
+    from device.models import fetch_hint
+
+    if not (shared_mirror() / "palm_detection_lite.tflite").is_file():
+        pytest.skip(f"no model mirror at {shared_mirror()}")
+    monkeypatch.setenv("TEACHBOX_MODEL_MIRROR", str(shared_mirror()))
+    model_dir = tmp_path / "models"
+    hint = fetch_hint(model_dir / "palm_detection_lite.tflite")
+    words = shlex.split(hint.removeprefix("Fetch it with: "))
+    assert words[:2] == ["teachbox", "fetch-model"] and words[words.index("--source") + 1] == "hand"
+    monkeypatch.delenv("TEACHBOX_MODEL_MIRROR")
+    assert main(words[1:]) == 0
+    assert sha256_of(model_dir / "palm_detection_lite.tflite") == MODELS["palm_detection_lite.tflite"].sha256
+
+
 # -- run ---------------------------------------------------------------------------------------
 
 

@@ -5,20 +5,30 @@ The network is never touched: ``urllib.request.urlopen`` is replaced in every te
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import http.server
 import io
 import os
+import threading
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from device.embedder import sha256_of
 from device.errors import ChecksumError, ModelError, ModelMissingError
-from device.models import DEFAULT_MODEL, MIRROR_ENV, MODELS, fetch_model, known_model
+from device.models import (DEFAULT_MODEL, LANDMARKS, MEDIAPIPE_WHEEL, MIRROR_ENV, MODELS, LANDMARK_SOURCES, Archive,
+                           embedding_models, fetch_command, fetch_hint, fetch_model, fetch_models, known_model,
+                           landmark_models)
 
 REPO = Path(__file__).resolve().parent.parent
 V2 = "mobilenet_v2_1.0_224_quant_embedding_extractor.tflite"
 V1_SMALL = "mobilenet_v1_0.5_160_quant_embedding_extractor.tflite"
+HAND = ["palm_detection_lite.tflite", "palm_detection_full.tflite", "hand_landmark_full.tflite",
+        "hand_landmark_lite.tflite"]
+REAL_URLOPEN = urllib.request.urlopen  # before the autouse fixture takes the network away
 
 
 @pytest.fixture(autouse=True)
@@ -243,3 +253,234 @@ def test_unknown_name_is_refused_before_touching_anything(tmp_path, mirror):
         fetch_model(tmp_path / "models", "mystery.tflite", mirror=mirror)
     assert not (tmp_path / "models").exists()
 
+
+
+# -- the MediaPipe landmark files --------------------------------------------------------------------
+
+
+def test_landmark_models_table():
+    landmarks = landmark_models()
+    assert sorted(landmarks) == sorted(HAND + ["face_detection_short_range.tflite", "face_landmark.tflite",
+                                               "pose_detection.tflite", "pose_landmark_full.tflite"])
+    assert sorted(landmark_models("hand")) == sorted(HAND)
+    assert sorted(landmark_models("face")) == ["face_detection_short_range.tflite", "face_landmark.tflite"]
+    assert sorted(landmark_models("pose")) == ["pose_detection.tflite", "pose_landmark_full.tflite"]
+    assert landmark_models("all") == landmarks
+    for name, model in landmarks.items():
+        assert model.kind == LANDMARKS and model.source in LANDMARK_SOURCES and model.role in ("detector", "landmarks")
+        assert model.archive == MEDIAPIPE_WHEEL and model.url is None and model.dim == 0
+        assert model.member.startswith("mediapipe/modules/") and model.member.endswith("/" + name)
+    for source in LANDMARK_SOURCES:  # each source has its detector and its landmarks network
+        assert {m.role for m in landmark_models(source).values()} == {"detector", "landmarks"}
+    assert MODELS["hand_landmark_lite.tflite"].variant == "lite"
+    assert MODELS["palm_detection_full.tflite"].variant == "full"
+    assert MEDIAPIPE_WHEEL.url.startswith("https://files.pythonhosted.org/packages/")
+    assert MEDIAPIPE_WHEEL.url.endswith("/mediapipe-0.10.14-cp311-cp311-manylinux_2_17_aarch64."
+                                        "manylinux2014_aarch64.whl")
+    assert MEDIAPIPE_WHEEL.sha256 == "1061d499d341e7f11dd7f18d5bee747e862db8ef47665ff777323282225d4315"
+    with pytest.raises(ModelError, match="unknown landmark source 'feet'"):
+        landmark_models("feet")
+
+
+def test_embedding_models_are_what_the_box_can_switch_to():
+    assert sorted(embedding_models()) == sorted([DEFAULT_MODEL, V2, V1_SMALL])
+    assert all(m.dim > 0 for m in embedding_models().values())
+    assert not set(embedding_models()) & set(landmark_models())
+    assert set(embedding_models()) | set(landmark_models()) == set(MODELS)
+
+
+def test_fetch_command_for_a_landmark_file(tmp_path, monkeypatch):
+    # every landmark file has a public download (the wheel): no --mirror DIR needed
+    assert fetch_command(tmp_path, "face_landmark.tflite") == \
+        f"teachbox fetch-model --model-dir {tmp_path} --name face_landmark.tflite"
+    assert fetch_command(tmp_path, source="hand") == f"teachbox fetch-model --model-dir {tmp_path} --source hand"
+    # the hint fetches the file with the rest of its source, in one download
+    assert fetch_hint(tmp_path / "hand_landmark_lite.tflite") == \
+        f"Fetch it with: teachbox fetch-model --model-dir {tmp_path} --source hand"
+    assert fetch_hint(tmp_path / "pose_landmark_full.tflite", force=True) == \
+        f"Fetch it with: teachbox fetch-model --force --model-dir {tmp_path} --source pose"
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path / "mirror"))
+    assert fetch_hint(tmp_path / "face_landmark.tflite") == \
+        f"Fetch it with: teachbox fetch-model --model-dir {tmp_path} --source face --mirror {tmp_path / 'mirror'}"
+
+
+@pytest.fixture
+def landmark_mirror(tmp_path) -> Path:
+    """A mirror folder holding the real hand files (copied from the shared mirror)."""
+    folder = tmp_path / "landmark-mirror"
+    folder.mkdir()
+    for name in HAND:
+        if not (shared_mirror() / name).is_file():
+            pytest.skip(f"no model mirror at {shared_mirror()}")
+        (folder / name).write_bytes((shared_mirror() / name).read_bytes())
+    return folder
+
+
+def test_landmark_files_from_a_mirror(tmp_path, landmark_mirror, no_network):
+    model_dir = tmp_path / "models"
+    paths = fetch_models(model_dir, landmark_models("hand"), mirror=landmark_mirror)
+    assert paths == [model_dir / name for name in landmark_models("hand")]
+    for path in paths:
+        assert sha256_of(path) == MODELS[path.name].sha256
+    assert entries(model_dir) == sorted(HAND)
+    assert no_network == []
+
+
+def test_a_tampered_landmark_file_in_the_mirror_installs_nothing(tmp_path, landmark_mirror):
+    (landmark_mirror / "hand_landmark_lite.tflite").write_bytes(b"tampered" * 1000)
+    model_dir = tmp_path / "models"
+    with pytest.raises(ChecksumError) as info:
+        fetch_models(model_dir, HAND, mirror=landmark_mirror)
+    message = str(info.value)
+    assert "hand_landmark_lite.tflite" in message and MODELS["hand_landmark_lite.tflite"].sha256 in message
+    assert "nothing was installed" in message
+    assert entries(model_dir) == []  # not even the three good files, nor a temp file
+
+
+def test_a_landmark_file_missing_from_the_mirror_installs_nothing(tmp_path, landmark_mirror):
+    (landmark_mirror / "palm_detection_full.tflite").unlink()
+    model_dir = tmp_path / "models"
+    with pytest.raises(ModelMissingError, match="has no palm_detection_full.tflite"):
+        fetch_models(model_dir, HAND, mirror=landmark_mirror)
+    assert entries(model_dir) == []
+
+
+class Server:
+    """A local HTTP server answering GET /<name> with ``files[name]``; it records the paths asked for."""
+
+    def __init__(self):
+        self.files, self.requests = {}, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                body = server.files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}/{name}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def fake_member(name: str) -> bytes:
+    return f"fake model {name} ".encode() * 500
+
+
+def make_wheel(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as wheel:
+        wheel.writestr("mediapipe/__init__.py", "")
+        for member, data in members.items():
+            wheel.writestr(member, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def fake_wheel(monkeypatch):
+    """The hand files known as members of a small local zip served over HTTP (the real network stays off).
+
+    ``serve(members, served=None)`` makes the wheel from ``members`` (member path -> bytes), points the hand
+    models' archive at it (its sha256 and size) and serves ``served`` (default: the wheel itself)."""
+    monkeypatch.setattr(urllib.request, "urlopen", REAL_URLOPEN)
+    server = Server()
+
+    def serve(members, served=None):
+        wheel = make_wheel(members)
+        archive = Archive(server.url("fake-0.1-py3-none-any.whl"), hashlib.sha256(wheel).hexdigest(), len(wheel),
+                          "the fake wheel")
+        server.files["fake-0.1-py3-none-any.whl"] = wheel if served is None else served
+        for name in HAND:
+            monkeypatch.setitem(MODELS, name, dataclasses.replace(
+                MODELS[name], sha256=hashlib.sha256(fake_member(name)).hexdigest(), archive=archive))
+        return server
+
+    yield serve
+    server.close()
+
+
+def good_members() -> dict:
+    return {MODELS[name].member: fake_member(name) for name in HAND}
+
+
+def test_landmark_files_read_out_of_one_download_of_the_wheel(tmp_path, fake_wheel):
+    server = fake_wheel(good_members())
+    model_dir = tmp_path / "models"
+    paths = fetch_models(model_dir, HAND)
+    assert [p.read_bytes() for p in paths] == [fake_member(name) for name in HAND]
+    assert server.requests == ["/fake-0.1-py3-none-any.whl"]  # once for all four
+    assert entries(model_dir) == sorted(HAND)  # no wheel or temp file left behind
+    assert fetch_models(model_dir, HAND) == paths  # good copies are kept: no second download
+    assert len(server.requests) == 1
+
+
+def test_a_tampered_member_of_the_wheel_installs_nothing(tmp_path, fake_wheel):
+    members = good_members()
+    members[MODELS["hand_landmark_full.tflite"].member] = b"tampered" * 100
+    fake_wheel(members)  # the wheel's own sha256 is right: the member's is not
+    model_dir = tmp_path / "models"
+    with pytest.raises(ChecksumError) as info:
+        fetch_models(model_dir, HAND)
+    message = str(info.value)
+    assert MODELS["hand_landmark_full.tflite"].member in message and "nothing was installed" in message
+    assert entries(model_dir) == []
+
+
+def test_a_tampered_wheel_installs_nothing(tmp_path, fake_wheel):
+    tampered = bytearray(make_wheel(good_members()))
+    tampered[len(tampered) // 3] ^= 0xFF  # one byte changed: the right size, not the wheel whose sha256 is known
+    fake_wheel(good_members(), served=bytes(tampered))
+    model_dir = tmp_path / "models"
+    with pytest.raises(ChecksumError) as info:
+        fetch_models(model_dir, HAND)
+    message = str(info.value)
+    assert "the fake wheel" in message and MODELS[HAND[0]].archive.sha256 in message
+    assert "nothing was installed" in message
+    assert entries(model_dir) == []
+
+
+def test_a_wheel_bigger_than_known_is_cut_off_and_refused(tmp_path, fake_wheel):
+    server = fake_wheel(good_members())
+    server.files["fake-0.1-py3-none-any.whl"] += b"\0" * (1 << 20)
+    model_dir = tmp_path / "models"
+    with pytest.raises(ChecksumError, match="larger than the .* bytes expected"):
+        fetch_models(model_dir, HAND)
+    assert entries(model_dir) == []
+
+
+def test_a_member_missing_from_the_wheel_is_a_clear_error(tmp_path, fake_wheel):
+    members = good_members()
+    del members[MODELS["palm_detection_full.tflite"].member]
+    fake_wheel(members)
+    model_dir = tmp_path / "models"
+    with pytest.raises(ModelError) as info:
+        fetch_models(model_dir, HAND)
+    message = str(info.value)
+    assert f"has no {MODELS['palm_detection_full.tflite'].member}" in message and "nothing was installed" in message
+    assert entries(model_dir) == []
+
+
+def test_landmark_download_without_network_names_the_mirror(tmp_path, no_network):
+    model_dir = tmp_path / "models"
+    with pytest.raises(ModelError) as info:
+        fetch_models(model_dir, landmark_models("all"))
+    message = str(info.value)
+    assert "network is unreachable" in message and "--mirror DIR" in message and MIRROR_ENV in message
+    assert no_network == [MEDIAPIPE_WHEEL.url]  # one download for all eight
+    assert entries(model_dir) == []
