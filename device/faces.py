@@ -76,18 +76,19 @@ def smooth_crop(frame: np.ndarray, rect: RotatedRect, size: int) -> Tuple[np.nda
     return crop, matrix * factor
 
 
-def detect(model: TfliteModel, decoder: SsdDecoder, frame: np.ndarray) -> Optional[Tuple[np.ndarray, ...]]:
+def detect(model: TfliteModel, decoder: SsdDecoder, frame: np.ndarray, *,
+           min_score: Optional[float] = None) -> Optional[Tuple[np.ndarray, ...]]:
     """Run an SSD detector on the whole frame (letterboxed, as MediaPipe's ImageToTensor with keep_aspect_ratio).
 
     ``(box, keypoints, score)`` of the most confident detection after weighted NMS, box and
-    keypoints in frame pixels; ``None`` when nothing scores above the spec's threshold.
+    keypoints in frame pixels; ``None`` when nothing scores ``min_score`` (default: the spec's threshold).
     """
     height, width = frame.shape[:2]
     size = model.input_size[0]
     crop, matrix = smooth_crop(frame, RotatedRect.square_around(width, height), size)
     to_input(crop, model.input, decoder.spec.input_range)
     boxes, scores = model.run()[:2]
-    found = decoder(boxes, scores, max_detections=1)
+    found = decoder(boxes, scores, min_score=min_score, max_detections=1)
     if not len(found):
         return None
     box = to_frame(found.boxes[0].reshape(2, 2) * size, matrix).reshape(4)
@@ -208,7 +209,7 @@ class FaceLandmarker:
     def detect(self, frame: np.ndarray) -> Optional[RotatedRect]:
         """The landmark rect (frame pixels) of the most confident face the detector finds, or ``None``."""
         check_frame(frame)
-        found = detect(self.detector, self.decoder, frame)
+        found = detect(self.detector, self.decoder, frame, min_score=DETECTION_THRESHOLD)
         if found is None:
             return None
         box, keypoints, _ = found
