@@ -16,13 +16,18 @@ up, frowning...), not "whose face is it?" nor "where is it?":
 
    per side (right and left eye, brow, mouth corner):
      eye opening (three lid gaps / eye width), brow height above the upper lid, inner and outer
-     brow height, mouth-corner lift above the mouth centre, corner spread from the mouth centre,
-     corner depth (smiles pull corners back), corner height under the nose tip, upper- and
-     lower-lip (outer) heights at the side;
+     brow height (above the inner and outer eye corners), mouth-corner lift above the mouth
+     centre, corner spread from the mouth centre, corner depth (smiles pull corners back),
+     corner distance from the nose tip, upper- and lower-lip (outer) distance from the mouth
+     centre at the side;
    on the midline:
-     inner and outer mouth opening, jaw drop (chin under the nose tip), upper-lip height (nose to
+     inner and outer mouth opening, jaw drop (chin to nose tip), upper-lip height (nose to
      lip), lips forward of the nose tip (pout), gap between the inner brow ends (frown),
      sideways shift of the mouth.
+
+   Most are 3D distances between landmarks, which do not depend on how well the face frame
+   was found (under +-30 degree turns of the picture that halved the features' drift); only the
+   corner lift, spread and depth, the pout and the mouth shift need the frame's axes.
 
 3. *Mirror invariant.*  Each per-side pair (right r, left l) becomes ``(r + l) / 2`` and
    ``|r - l| / 2``: a smile is a smile whichever way the picture is flipped, and a one-sided
@@ -57,7 +62,7 @@ _CHIN = 152
 
 # Nominal ranges (in inter-ocular distances, or a ratio for the eye opening) of a full movement.
 _SIDE_SCALES = np.array([
-    0.30,  # eye opening (ratio)
+    0.25,  # eye opening (ratio)
     0.10,  # brow height above the upper lid
     0.10,  # inner brow height
     0.10,  # outer brow height
@@ -86,6 +91,10 @@ _MID_NAMES = ("mouth_open_inner", "mouth_open_outer", "jaw_drop", "upper_lip_hei
 FACE_FEATURE_NAMES = tuple([f"{n}_mean" for n in _SIDE_NAMES] + [f"{n}_asymmetry" for n in _SIDE_NAMES]
                            + list(_MID_NAMES))
 FACE_FEATURES_DIM = len(FACE_FEATURE_NAMES)  # 27
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -126,29 +135,29 @@ def face_features(face) -> np.ndarray:
     nose = c[_NOSE_TIP]
     sides = np.empty((2, len(_SIDE_SCALES)))
     for s in range(2):
-        eye_width = max(np.linalg.norm(c[_EYE_OUTER[s]] - c[_EYE_INNER[s]]), 1e-6)
+        eye_width = max(_dist(c[_EYE_OUTER[s]], c[_EYE_INNER[s]]), 1e-6)
         upper_lid = c[_LIDS[s][0][0]]
         brow = c[list(_BROW[s])]
         corner = c[_CORNER[s]]
         sides[s] = (
-            np.mean([np.linalg.norm(c[u] - c[d]) for u, d in _LIDS[s]]) / eye_width,
-            upper_lid[1] - brow[:, 1].mean(),
-            c[_EYE_INNER[s], 1] - brow[-1, 1],
-            c[_EYE_OUTER[s], 1] - brow[0, 1],
+            np.mean([_dist(c[u], c[d]) for u, d in _LIDS[s]]) / eye_width,
+            np.mean([_dist(c[b], upper_lid) for b in _BROW[s]]),
+            _dist(c[_EYE_INNER[s]], brow[-1]),
+            _dist(c[_EYE_OUTER[s]], brow[0]),
             mouth[1] - corner[1],
             abs(corner[0] - mouth[0]),
             corner[2] - mouth[2],
-            corner[1] - nose[1],
-            mouth[1] - c[_UPPER_LIP_SIDE[s], 1],
-            c[_LOWER_LIP_SIDE[s], 1] - mouth[1],
+            _dist(corner, nose),
+            _dist(mouth, c[_UPPER_LIP_SIDE[s]]),
+            _dist(mouth, c[_LOWER_LIP_SIDE[s]]),
         )
     middle = np.array([
-        np.linalg.norm(c[_UPPER_INNER] - c[_LOWER_INNER]),
-        np.linalg.norm(c[_UPPER_OUTER] - c[_LOWER_OUTER]),
-        c[_CHIN, 1] - nose[1],
-        c[_UPPER_OUTER, 1] - c[_BOTTOM, 1],
+        _dist(c[_UPPER_INNER], c[_LOWER_INNER]),
+        _dist(c[_UPPER_OUTER], c[_LOWER_OUTER]),
+        _dist(c[_CHIN], nose),
+        _dist(c[_UPPER_OUTER], c[_BOTTOM]),
         nose[2] - c[_UPPER_OUTER, 2],
-        np.linalg.norm(c[_BROW[0][-1]] - c[_BROW[1][-1]]),
+        _dist(c[_BROW[0][-1]], c[_BROW[1][-1]]),
         abs(mouth[0]),
     ])
     mean = (sides[0] + sides[1]) / 2 / _SIDE_SCALES
