@@ -88,7 +88,8 @@ def detect(model: TfliteModel, decoder: SsdDecoder, frame: np.ndarray, *,
     crop, matrix = smooth_crop(frame, RotatedRect.square_around(width, height), size)
     to_input(crop, model.input, decoder.spec.input_range)
     boxes, scores = model.run()[:2]
-    found = decoder(boxes, scores, min_score=min_score, max_detections=1)
+    # Logits beyond +-80 change nothing; clipped here, float32 exp(100) would warn of an overflow.
+    found = decoder(boxes, np.clip(scores, -80.0, 80.0), min_score=min_score, max_detections=1)
     if not len(found):
         return None
     box = to_frame(found.boxes[0].reshape(2, 2) * size, matrix).reshape(4)
