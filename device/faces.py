@@ -161,10 +161,15 @@ class FaceLandmarker:
 
     :param model_dir: the folder holding ``face_detection_short_range.tflite`` and ``face_landmark.tflite``.
     :param num_threads: interpreter threads; ``None`` = all cores.
+    :param detection_threshold: the detector score (0..1) from which a face counts.
     """
 
-    def __init__(self, model_dir, *, num_threads: Optional[int] = None) -> None:
+    def __init__(self, model_dir, *, num_threads: Optional[int] = None,
+                 detection_threshold: float = DETECTION_THRESHOLD) -> None:
+        if not 0.0 < detection_threshold < 1.0:
+            raise ValueError(f"detection_threshold must be between 0 and 1, not {detection_threshold!r}")
         self.model_dir = Path(model_dir)
+        self.detection_threshold = float(detection_threshold)
         self.detector = TfliteModel(self.model_dir / DETECTOR_MODEL, num_threads=num_threads)
         self.landmarker = TfliteModel(self.model_dir / LANDMARK_MODEL, num_threads=num_threads)
         self.num_threads = self.detector.num_threads
@@ -210,7 +215,7 @@ class FaceLandmarker:
     def detect(self, frame: np.ndarray) -> Optional[RotatedRect]:
         """The landmark rect (frame pixels) of the most confident face the detector finds, or ``None``."""
         check_frame(frame)
-        found = detect(self.detector, self.decoder, frame, min_score=DETECTION_THRESHOLD)
+        found = detect(self.detector, self.decoder, frame, min_score=self.detection_threshold)
         if found is None:
             return None
         box, keypoints, _ = found
@@ -230,7 +235,8 @@ class FaceLandmarker:
 
     def __repr__(self) -> str:
         return (f"<FaceLandmarker models={DETECTOR_MODEL!r}+{LANDMARK_MODEL!r} dir={str(self.model_dir)!r} "
-                f"threads={self.num_threads} tracking={self.tracking} detector_runs={self.detector.runs}>")
+                f"threads={self.num_threads} threshold={self.detection_threshold} tracking={self.tracking} "
+                f"detector_runs={self.detector.runs}>")
 
 
 def rect_from_landmarks(points: np.ndarray) -> RotatedRect:
