@@ -5,16 +5,19 @@ The pipeline is MediaPipe's own (``mediapipe/modules/pose_detection/pose_detecti
 ``tensors_to_pose_landmarks_and_segmentation.pbtxt``), with Pillow and numpy instead of OpenCV:
 
 1. *detect* (only when no person is tracked): the frame letterboxed to 224x224, RGB in [-1, 1];
-   2254 SSD anchors (strides 8/16/32/32/32, fixed size); sigmoid scores kept from 0.6 (MediaPipe
-   keeps 0.5, which found a "person" on 11% of the COIL-100 object photos and 6% after the
-   landmark model's presence check; 0.6 finds one on 2% and 1%, and the same 98% of the
-   poses-dev pictures); weighted NMS at IoU 0.3; the most confident person wins;
+   2254 SSD anchors (strides 8/16/32/32/32, fixed size); sigmoid scores kept from 0.5 (the
+   Python solution's default ``min_detection_confidence``); weighted NMS at IoU 0.3; the most
+   confident person wins;
 2. *rect* (AlignmentPointsRects): centred on keypoint 0 (the hips' centre), side twice the
    distance to keypoint 1 (the full-body circle point), turned so that 0 -> 1 points up
    (target angle 90 degrees), scaled by 1.25, square;
-3. *landmarks*: that square cropped to 256x256, RGB in [0, 1]; the person is there when the
-   pose flag reaches 0.5; 33 landmarks (x, y, z, visibility, presence; the last two through a
-   sigmoid) mapped back to frame pixels, z in x's scale;
+3. *landmarks*: that square cropped to 256x256, RGB in [0, 1]; 33 landmarks (x, y, z,
+   visibility, presence; the last two through a sigmoid) mapped back to frame pixels, z in x's
+   scale.  The person is there when the pose flag reaches 0.5 (MediaPipe) *and* the landmarks'
+   mean visibility reaches :data:`MIN_VISIBLE` (0.5; ours): the detector looks for a face and
+   fires on face-like things, and with the flag alone a "person" was found on 6% of the COIL-100
+   object photos (toys, mugs with faces), with both on 1%; every person in the poses-dev pictures
+   and their half-size copies on clutter kept (a person counts when about half the body shows);
 4. *track*: the next frame's rect comes from the two auxiliary landmarks 33 (centre) and 34
    (size and rotation) the same way, so the detector runs again only when the person is lost
    (then at once, on the same frame).  Right after a detection the landmarks are run again on the
@@ -45,7 +48,8 @@ DETECTOR_MODEL = "pose_detection.tflite"
 LANDMARK_MODEL = "pose_landmark_full.tflite"
 NUM_LANDMARKS = 33
 NUM_ALL = 39                # 33 landmarks + 2 auxiliary (33, 34) + 4 more the graph drops
-DETECTION_THRESHOLD = 0.6   # MediaPipe's 0.5 found a "person" on 11% of COIL-100 object photos, 0.6 on 2%
+DETECTION_THRESHOLD = 0.5   # the pose solution's default min_detection_confidence
+MIN_VISIBLE = 0.5           # mean visibility of the 33 landmarks from which a person counts (not MediaPipe's)
 PRESENCE_THRESHOLD = 0.5    # tensors_to_pose_landmarks_and_segmentation.pbtxt
 ROI_SCALE = 1.25            # pose_detection_to_roi / pose_landmarks_to_roi (full body): 1.25, square_long
 TARGET_ANGLE = math.pi / 2  # the centre -> size point vector points up
@@ -100,14 +104,16 @@ class PoseLandmarker:
     :param model_dir: the folder holding ``pose_detection.tflite`` and ``pose_landmark_full.tflite``.
     :param num_threads: interpreter threads; ``None`` = all cores.
     :param detection_threshold: the detector score (0..1) from which a person counts.
+    :param min_visible: the mean visibility of the 33 landmarks from which a person counts (0: any).
     """
 
     def __init__(self, model_dir, *, num_threads: Optional[int] = None,
-                 detection_threshold: float = DETECTION_THRESHOLD) -> None:
+                 detection_threshold: float = DETECTION_THRESHOLD, min_visible: float = MIN_VISIBLE) -> None:
         if not 0.0 < detection_threshold < 1.0:
             raise ValueError(f"detection_threshold must be between 0 and 1, not {detection_threshold!r}")
         self.model_dir = Path(model_dir)
         self.detection_threshold = float(detection_threshold)
+        self.min_visible = float(min_visible)
         self.detector = TfliteModel(self.model_dir / DETECTOR_MODEL, num_threads=num_threads)
         self.landmarker = TfliteModel(self.model_dir / LANDMARK_MODEL, num_threads=num_threads)
         self.num_threads = self.detector.num_threads
@@ -165,12 +171,15 @@ class PoseLandmarker:
         if score < PRESENCE_THRESHOLD:
             return None
         raw = outputs[self._points].reshape(NUM_ALL, 5)
-        points = project(raw[:, :3], matrix)
         visibility = 1.0 / (1.0 + np.exp(-np.clip(raw[:NUM_LANDMARKS, 3], -80.0, 80.0)))
+        if visibility.mean() < self.min_visible:
+            return None
+        points = project(raw[:, :3], matrix)
         self._track = alignment_rect(points[33], points[34])
         return Pose(points[:NUM_LANDMARKS].copy(), visibility.astype(np.float32), score, rect, crop)
 
     def __repr__(self) -> str:
         return (f"<PoseLandmarker models={DETECTOR_MODEL!r}+{LANDMARK_MODEL!r} dir={str(self.model_dir)!r} "
-                f"threads={self.num_threads} threshold={self.detection_threshold} tracking={self.tracking} "
+                f"threads={self.num_threads} threshold={self.detection_threshold} min_visible={self.min_visible} "
+                f"tracking={self.tracking} "
                 f"detector_runs={self.detector.runs}>")
