@@ -6,7 +6,9 @@ The pipeline is MediaPipe's own (``mediapipe/modules/face_detection/face_detecti
 
 1. *detect* (only when no face is tracked): the frame letterboxed to 128x128, RGB in [-1, 1];
    896 SSD anchors (4 layers, strides 8/16/16/16, fixed size); scores through a sigmoid, kept
-   above 0.5; weighted non-maximum suppression at IoU 0.3; the most confident face wins;
+   above 0.5; weighted non-maximum suppression at IoU 0.3; the most confident face wins.
+   The short-range model wants faces at least ~1/8 of the frame wide; when it finds none, it
+   looks again in 9 overlapping squares half the frame's size (ours, ``tiles=True``);
 2. *rect*: the detection's box, turned so the line from keypoint 0 (right eye) to keypoint 1
    (left eye) is horizontal, scaled by 1.5 and made square on its long side;
 3. *landmarks*: that rotated square cropped to 192x192 (RGB in [0, 1]); the face is there when
@@ -54,6 +56,7 @@ TRACK_FROM = (33, 263)      # face_landmark_landmarks_to_roi: outer eye corners
 REFINE_PASSES = 5           # landmark passes after a detection, while the rect still moves
 REFINE_ANGLE = math.radians(1.0)
 REFINE_SIZE = 0.02
+TILE_MIN = 192              # tiles only when half the frame's long side is at least this (pixels)
 
 
 def check_frame(frame: np.ndarray) -> None:
@@ -162,14 +165,17 @@ class FaceLandmarker:
     :param model_dir: the folder holding ``face_detection_short_range.tflite`` and ``face_landmark.tflite``.
     :param num_threads: interpreter threads; ``None`` = all cores.
     :param detection_threshold: the detector score (0..1) from which a face counts.
+    :param tiles: when the detector finds no face in the whole frame, look again in 9 overlapping
+        squares half the frame's size (small faces; 9 more detector runs, only on frames without a face).
     """
 
     def __init__(self, model_dir, *, num_threads: Optional[int] = None,
-                 detection_threshold: float = DETECTION_THRESHOLD) -> None:
+                 detection_threshold: float = DETECTION_THRESHOLD, tiles: bool = True) -> None:
         if not 0.0 < detection_threshold < 1.0:
             raise ValueError(f"detection_threshold must be between 0 and 1, not {detection_threshold!r}")
         self.model_dir = Path(model_dir)
         self.detection_threshold = float(detection_threshold)
+        self.tiles = bool(tiles)
         self.detector = TfliteModel(self.model_dir / DETECTOR_MODEL, num_threads=num_threads)
         self.landmarker = TfliteModel(self.model_dir / LANDMARK_MODEL, num_threads=num_threads)
         self.num_threads = self.detector.num_threads
@@ -216,11 +222,30 @@ class FaceLandmarker:
         """The landmark rect (frame pixels) of the most confident face the detector finds, or ``None``."""
         check_frame(frame)
         found = detect(self.detector, self.decoder, frame, min_score=self.detection_threshold)
+        if found is None and self.tiles:
+            found = self._detect_in_tiles(frame)
         if found is None:
             return None
         box, keypoints, _ = found
         rect = rect_from_box(box, keypoints[0], keypoints[1], 0.0)  # right eye -> left eye level
         return transform_rect(rect, scale_x=ROI_SCALE, scale_y=ROI_SCALE, square_long=True)
+
+    def _detect_in_tiles(self, frame: np.ndarray):
+        """The detector on a 3x3 grid of overlapping squares, each half the frame's long side: a face
+        down to ~1/10 of a 640x480 frame wide (too small for the 128x128 view of the whole frame)."""
+        height, width = frame.shape[:2]
+        side = max(width, height) // 2
+        if side < TILE_MIN:
+            return None
+        best = None
+        for top in np.linspace(0, max(height - side, 0), 3 if height > side else 1).astype(int):
+            for left in np.linspace(0, max(width - side, 0), 3 if width > side else 1).astype(int):
+                tile = frame[top:top + side, left:left + side]
+                found = detect(self.detector, self.decoder, tile, min_score=self.detection_threshold)
+                if found is not None and (best is None or found[2] > best[2]):
+                    box, keypoints, score = found
+                    best = (box + [left, top, left, top], keypoints + [left, top], score)
+        return best
 
     def _landmarks(self, frame: np.ndarray, rect: RotatedRect) -> Optional[Face]:
         crop, matrix = smooth_crop(frame, rect, self._size)

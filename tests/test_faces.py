@@ -86,6 +86,23 @@ def test_a_face_is_found_on_each_photo_with_its_parts_in_place(landmarker, photo
     assert abs(face.rect.cx - points[1, 0]) < 0.15 * face.rect.width
 
 
+def test_a_small_face_far_off_is_found_in_the_tiles(landmarker, photos):
+    """A face ~1/10 of the frame wide: too small for the detector's 128x128 view of the whole frame."""
+    image = Image.fromarray(photos["grace_hopper.bmp"])
+    canvas = Image.new("RGB", (image.width * 2, image.height * 2), (70, 90, 80))
+    canvas.paste(image.resize((image.width // 2, image.height // 2)), (600, 500))
+    frame = np.asarray(canvas)
+    landmarker.reset()
+    face = landmarker.find(frame)
+    assert face is not None
+    nose = face.landmarks[1, :2]
+    assert 600 < nose[0] < 600 + image.width // 2 and 500 < nose[1] < 500 + image.height // 2
+    from device.faces import FaceLandmarker
+
+    whole_frame_only = FaceLandmarker(landmarker.model_dir, num_threads=1, tiles=False)
+    assert whole_frame_only.find(frame) is None
+
+
 def test_no_face_on_blank_frames(landmarker):
     for value in (0, 128, 255):
         landmarker.reset()
