@@ -26,8 +26,10 @@ up, frowning...), not "whose face is it?" nor "where is it?":
      sideways shift of the mouth.
 
    Most are 3D distances between landmarks, which do not depend on how well the face frame
-   was found (under +-30 degree turns of the picture that halved the features' drift); only the
-   corner lift, spread and depth, the pout and the mouth shift need the frame's axes.
+   was found; only the corner lift, spread and depth, the pout and the mouth shift need the
+   frame's axes.  The nominal ranges are estimates from the face's proportions, not fitted to
+   expression data (there was none here): with centred features a cosine head mostly sees
+   their ratios, and the metric head rescales them from the examples anyway.
 
 3. *Mirror invariant.*  Each per-side pair (right r, left l) becomes ``(r + l) / 2`` and
    ``|r - l| / 2``: a smile is a smile whichever way the picture is flipped, and a one-sided
