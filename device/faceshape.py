@@ -31,7 +31,13 @@ up, frowning...), not "whose face is it?" nor "where is it?":
    expression data (there was none here): with centred features a cosine head mostly sees
    their ratios, and the metric head rescales them from the examples anyway.
 
-3. *Mirror invariant.*  Each per-side pair (right r, left l) becomes ``(r + l) / 2`` and
+3. *Centred on a neutral face.*  The features of MediaPipe's canonical face model (its published
+   neutral 468-vertex mesh, ``mediapipe/modules/face_geometry/data/canonical_face_model.obj``) are
+   subtracted, so a neutral face is near zero and the cosine of two faces compares what their
+   expressions do, not how much every face has a mouth and eyes (uncentred, two different people
+   with neutral faces were 0.99 alike).
+
+4. *Mirror invariant.*  Each per-side pair (right r, left l) becomes ``(r + l) / 2`` and
    ``|r - l| / 2``: a smile is a smile whichever way the picture is flipped, and a one-sided
    expression (a wink, a half smile) still shows as an asymmetry, though not which side.
 
@@ -43,7 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FACE_FEATURES_VERSION = "face-expression-1"
+FACE_FEATURES_VERSION = "face-expression-2"
 
 # Rigid landmarks (MediaPipe face mesh indices), "right" = the person's right (the image's left).
 _PAIRS_FOR_X = ((33, 263), (133, 362), (127, 356), (234, 454))  # eye corners, temples, cheek sides
@@ -126,6 +132,13 @@ def canonical_face(landmarks) -> np.ndarray:
     return (p - origin) @ np.stack([x, y, z]).T / eye_distance
 
 
+#: :func:`face_features` before centring, of MediaPipe's canonical (neutral) face model: a neutral face is 0.
+FACE_NEUTRAL = np.array([
+    0.9564, 4.2895, 4.6340, 3.2800, 0.1293, 3.8973, 1.6306, 8.1776, 3.9487, 3.9335,
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+    0.3059, 1.0623, 7.0432, 2.6176, -2.8915, 4.4290, 0.0])
+
+
 def face_features(face) -> np.ndarray:
     """``(FACE_FEATURES_DIM,)`` float32 expression features of a :class:`device.faces.Face`
     (or of its ``(468, 3)`` landmark array); always finite."""
@@ -164,5 +177,5 @@ def face_features(face) -> np.ndarray:
     ])
     mean = (sides[0] + sides[1]) / 2 / _SIDE_SCALES
     asymmetry = np.abs(sides[0] - sides[1]) / 2 / _SIDE_SCALES
-    out = np.concatenate([mean, asymmetry, middle / _MID_SCALES])
+    out = np.concatenate([mean, asymmetry, middle / _MID_SCALES]) - FACE_NEUTRAL
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)

@@ -180,6 +180,11 @@ class HandLandmarker:
 
     # -- the public interface -------------------------------------------------------------------
 
+    @property
+    def sha256s(self) -> dict:
+        """The model files it runs (name -> sha256): what the examples it gave are stored under."""
+        return {model.path.name: model.sha256 for model in (self.palm, self.landmark)}
+
     def reset(self) -> None:
         """Forget the tracked hand (call between unrelated pictures)."""
         self._track = None

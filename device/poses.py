@@ -134,6 +134,11 @@ class PoseLandmarker:
     def detector_runs(self) -> int:
         return self.detector.runs
 
+    @property
+    def sha256s(self) -> dict:
+        """The model files it runs (name -> sha256): what the examples it gave are stored under."""
+        return {model.path.name: model.sha256 for model in (self.detector, self.landmarker)}
+
     def reset(self) -> None:
         """Forget the followed person: the next frame runs the detector."""
         self._track = None

@@ -94,7 +94,7 @@ def measured(landmarker):
 
 def test_layout_and_version():
     assert FACE_FEATURES_DIM == len(FACE_FEATURE_NAMES) == 27
-    assert FACE_FEATURES_VERSION == "face-expression-1"
+    assert FACE_FEATURES_VERSION == "face-expression-2"
 
 
 def test_always_finite():
