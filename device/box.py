@@ -27,7 +27,7 @@ from .panel import ButtonName, Panel, PanelView
 from .models import MODELS, embedding_models, fetch_command
 from .quality import QualityReport, assess
 from .reembed import ModelSwitcher, SwitchProgress
-from .sources import SOURCES, THING
+from .sources import SOURCES, THING, source_of_model
 from .exchange import ExportContents, decode_export, encode_export, looks_like_export
 from .learned import export_contents
 from .library import LibraryFull, NewExample
@@ -478,6 +478,11 @@ class Box:
 
     def _import_examples(self, keeper, contents: ExportContents) -> Tuple[ClassCount, ...]:
         loop = self.loop
+        kind = source_of_model(contents.model.name)
+        if kind != self.source:
+            raise ImportRefused(f"this file holds what a box looking at {THING[kind]}s was taught; this one looks "
+                                f"at {THING[self.source]}s. Switch it to {kind} first (each keeps its own classes). "
+                                "Nothing was changed.")
         same_model = contents.model.sha256 == loop.model.sha256
         if not same_model and not any(e.crop for e in contents.examples):
             raise ImportRefused(f"this file was made with another model ({contents.model.name or 'unknown'}) and "

@@ -161,6 +161,14 @@ class LandmarkSource:
         }
 
 
+def source_of_model(model_name: str) -> str:
+    """Which source a stored model name (:meth:`describe`'s ``model``) belongs to: an export's, say."""
+    for kind in SOURCES[1:]:
+        if model_name.startswith(f"{kind} landmarks ("):
+            return kind
+    return "picture"
+
+
 def check_source(name: object) -> str:
     if not isinstance(name, str) or name not in SOURCES:
         raise ConfigError(f"unknown source {name!r}; the box can look at: {', '.join(SOURCES)}")

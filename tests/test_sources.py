@@ -203,3 +203,18 @@ def test_a_source_whose_models_are_missing_is_refused_with_the_command_that_fetc
     assert box.source == "hand" and box.loop.head.total == 0
     box.loop.teach_next(0, 1)
     assert box.step().taught == 0  # still teaching on hands
+
+
+def test_an_export_of_hands_is_not_imported_into_pictures(switchable):
+    from device.box import ImportRefused
+
+    box, _ = switchable
+    teach_and_name(box, 0, "thumbs up", 2)
+    hands = box.export_state()
+    box.switch_source("picture")
+    with pytest.raises(ImportRefused, match="Switch it to hand first"):
+        box.import_state(hands)
+    assert box.loop.head.total == 0
+    box.switch_source("hand")
+    box.clear_all()
+    assert [c.examples for c in box.import_state(hands)][0] == 2  # on hands it is taken
