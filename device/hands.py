@@ -119,6 +119,9 @@ def _probability(value: float) -> float:
     return float(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, value)))))
 
 
+_TURNS = (0.0, math.pi / 2, -math.pi / 2, math.pi)  # the close-up's turns of the frame, fingers up first
+
+
 class HandLandmarker:
     """Finds one hand per frame and tracks it.
 
@@ -133,14 +136,22 @@ class HandLandmarker:
     :param min_close_up: presence threshold for that (no palm detection backs it up).
     :param tiles: run the palm detector on zoomed tiles when nothing else found a hand.
     :param tile_zoom: how much smaller a tile is than the frame's letterbox square.
-    :param tiles_per_frame: at most this many tiles per :meth:`find` (round-robin over
-        calls); ``None`` = the whole tile set.
+    :param tiles_per_frame: while no hand is in view, at most this many tiles per :meth:`find`
+        (round-robin over calls); ``None`` = the whole tile set every time.
+    :param turns_per_frame: likewise, the close-up turns (of four) tried per call.
+
+    The first call after :meth:`reset` (a picture on its own, as in evaluation) searches
+    everything at once.  A camera's stream of frames without a hand spreads the search over
+    frames instead, so that a frame costs at most one whole-frame palm search,
+    ``turns_per_frame`` landmark runs and ``tiles_per_frame`` tile searches: a hand that
+    comes into view is found within a few frames, and a box with nobody in front of it
+    stays at a bounded cost.
     """
 
     def __init__(self, model_dir, *, num_threads: Optional[int] = None, lite: bool = False,
                  full_palm: bool = True, min_detection: float = 0.5, min_presence: float = 0.5,
                  close_up: bool = True, min_close_up: float = 0.5, tiles: bool = True, tile_zoom: float = 2.0,
-                 tiles_per_frame: Optional[int] = None) -> None:
+                 tiles_per_frame: Optional[int] = 2, turns_per_frame: int = 1) -> None:
         self.model_dir = Path(model_dir)
         self.palm = TfliteModel(self.model_dir / (PALM_FULL if full_palm else PALM_LITE), num_threads=num_threads)
         self.landmark = TfliteModel(self.model_dir / (LANDMARK_LITE if lite else LANDMARK_FULL),
@@ -153,10 +164,13 @@ class HandLandmarker:
         self.tiles = tiles
         self.tile_zoom = float(tile_zoom)
         self.tiles_per_frame = tiles_per_frame
+        self.turns_per_frame = max(1, int(turns_per_frame))
         self._decoder = ssd.SsdDecoder(ssd.PALM)
         self._check_models()
         self._track: Optional[RotatedRect] = None
         self._next_tile = 0
+        self._next_turn = 0
+        self._fresh = True  # nothing was searched since reset(): search everything at once
         self.palm_runs = 0  # palm detector invocations (whole frame and tiles)
         self.landmark_runs = 0
         log.info("hand landmarker ready: %s + %s", self.palm.path.name, self.landmark.path.name)
@@ -189,6 +203,8 @@ class HandLandmarker:
         """Forget the tracked hand (call between unrelated pictures)."""
         self._track = None
         self._next_tile = 0
+        self._next_turn = 0
+        self._fresh = True
 
     @property
     def tracking(self) -> bool:
@@ -206,10 +222,11 @@ class HandLandmarker:
             hand = self._landmarks(image, self._track, "track", self.min_presence)
         if hand is None:
             hand = self._from_palms(image, RotatedRect.square_around(width, height), "palm")
+        full, self._fresh = self._fresh, False
         if hand is None and self.close_up:
-            hand = self._close_up(image, width, height)
+            hand = self._close_up(image, width, height, len(_TURNS) if full else self.turns_per_frame)
         if hand is None and self.tiles:
-            hand = self._from_tiles(image, width, height)
+            hand = self._from_tiles(image, width, height, None if full else self.tiles_per_frame)
         self._track = track_rect(hand.landmarks) if hand is not None else None
         return hand
 
@@ -260,19 +277,21 @@ class HandLandmarker:
                 return hand
         return None
 
-    def _close_up(self, image: Image.Image, width: int, height: int) -> Optional[Hand]:
+    def _close_up(self, image: Image.Image, width: int, height: int, turns: int) -> Optional[Hand]:
         whole = RotatedRect.square_around(width, height)
-        # the landmark model wants the fingers up: try the frame's square turned four ways
-        for angle in (0.0, math.pi / 2, -math.pi / 2, math.pi):
+        # the landmark model wants the fingers up: try the frame's square turned (up to) four ways
+        for _ in range(min(turns, len(_TURNS))):
+            angle = _TURNS[self._next_turn]
+            self._next_turn = (self._next_turn + 1) % len(_TURNS)
             rect = RotatedRect(whole.cx, whole.cy, whole.width, whole.height, angle)
             rough = self._landmarks(image, rect, "close-up", self.min_close_up)
             if rough is not None:  # the crop the hand's own landmarks give: upright and tight
                 return self._landmarks(image, track_rect(rough.landmarks), "close-up", self.min_close_up)
         return None
 
-    def _from_tiles(self, image: Image.Image, width: int, height: int) -> Optional[Hand]:
+    def _from_tiles(self, image: Image.Image, width: int, height: int, per_call: Optional[int]) -> Optional[Hand]:
         rects = tile_rects(width, height, zoom=self.tile_zoom)
-        count = len(rects) if self.tiles_per_frame is None else min(len(rects), self.tiles_per_frame)
+        count = len(rects) if per_call is None else min(len(rects), per_call)
         for _ in range(count):
             region = rects[self._next_tile % len(rects)]
             self._next_tile = (self._next_tile + 1) % len(rects)

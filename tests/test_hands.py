@@ -129,14 +129,12 @@ def test_close_up_fallback_finds_a_hand_filling_the_frame(landmarker):
     assert len(sources) >= 0.5 * len(closes) and "close-up" in sources
 
 
-def test_small_hands_in_clutter_are_found_with_tiles(landmarker):
-    from device.hands import HandLandmarker
-
-    no_tiles = HandLandmarker(MODELS, num_threads=2, close_up=False, tiles=False)
-    rng = np.random.default_rng(3)
+def clutter_scenes(count, seed=3):
+    """640x480 scenes of COIL objects on noise, each with a small hand (about 0.28 of the height) pasted in."""
+    rng = np.random.default_rng(seed)
     objects = coil_photos(30)
     scenes = []
-    for photo in hand_photos(4):
+    for photo in hand_photos(count):
         scene = Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).resize((640, 480))
         for _ in range(10):
             obj = Image.fromarray(objects[int(rng.integers(len(objects)))])
@@ -146,6 +144,14 @@ def test_small_hands_in_clutter_are_found_with_tiles(landmarker):
         hand = hand.resize((int(hand.size[0] * scale), int(hand.size[1] * scale)))
         scene.paste(hand, (int(rng.integers(0, 640 - hand.size[0])), int(rng.integers(0, 480 - hand.size[1]))), hand)
         scenes.append(np.asarray(scene))
+    return scenes
+
+
+def test_small_hands_in_clutter_are_found_with_tiles(landmarker):
+    from device.hands import HandLandmarker
+
+    no_tiles = HandLandmarker(MODELS, num_threads=2, close_up=False, tiles=False)
+    scenes = clutter_scenes(4)
     plain = sum(no_tiles.find(s) is not None for s in scenes if not no_tiles.reset())
     tiled = sum(landmarker.find(s) is not None for s in scenes if not landmarker.reset())
     assert tiled >= plain and tiled >= 0.6 * len(scenes), f"tiles {tiled}, whole frame only {plain} of {len(scenes)}"
@@ -163,3 +169,23 @@ def test_a_missing_model_names_the_file():
 
     with pytest.raises(ModelMissingError, match="palm_detection_full.tflite"):
         HandLandmarker(REPO / "no-such-folder")
+
+
+def test_with_no_hand_in_view_each_frame_costs_a_bounded_search_and_a_hand_that_comes_is_soon_found(landmarker):
+    empty = np.asarray(Image.fromarray(coil_photos(1)[0]).resize((640, 480)))
+    landmarker.reset()
+    assert landmarker.find(empty) is None  # a first look searches everything
+    runs = []
+    for _ in range(6):
+        palms, marks = landmarker.palm_runs, landmarker.landmark_runs
+        assert landmarker.find(empty) is None
+        runs.append((landmarker.palm_runs - palms, landmarker.landmark_runs - marks))
+    searches = 1 + landmarker.tiles_per_frame  # the whole frame and a few tiles; each checks at most two palms
+    assert max(p for p, _ in runs) <= searches and max(m for _, m in runs) <= 2 * searches + 2, runs
+    found_after = []
+    for scene in clutter_scenes(3, seed=5):  # the camera keeps looking: the hand is found within a few frames
+        landmarker.reset()
+        landmarker.find(empty)
+        frames = next((n for n in range(1, 9) if landmarker.find(scene) is not None), None)
+        found_after.append(frames)
+    assert sum(n is not None and n <= 4 for n in found_after) >= 2, found_after
