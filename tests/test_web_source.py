@@ -10,6 +10,7 @@ landmarkers are in the tree).
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import itertools
 import json
@@ -102,6 +103,21 @@ def stub_features(found: StubFound) -> np.ndarray:
 
 def stub_hand_source() -> LandmarkSource:
     return LandmarkSource("hand", StubHands(), stub_features, dim=STUB_DIM, version=STUB_VERSION, edges=HAND_EDGES)
+
+
+def needs_landmarker(module: str, what: str) -> None:
+    """Skip unless ``device.<module>`` (a real landmarker) is in this tree.
+
+    An editable install of another checkout can make ``device.hands`` importable from *that*
+    checkout's folder; a test would then run someone else's landmarker against this tree.
+    """
+    spec = importlib.util.find_spec(f"device.{module}")
+    if spec is None:
+        pytest.skip(f"the real {what} landmarker (device/{module}.py) is not in this tree yet")
+    here = Path(device_app.__file__).resolve().parent
+    if Path(spec.origin).resolve().parent != here:
+        pytest.skip(f"the real {what} landmarker is not in this tree yet (device.{module} would come from "
+                    f"{spec.origin}, another checkout)")
 
 
 def open_source_with_stub_hands(monkeypatch, **refusals):
@@ -384,7 +400,7 @@ def test_a_landmark_source_whose_models_are_missing_is_refused_with_the_fetch_co
 
 def test_the_real_face_source_without_its_models_is_refused_with_the_fetch_command(tmp_path, model_path, factory,
                                                                                   monkeypatch):
-    pytest.importorskip("device.faces", reason="the face landmarker (device/faces.py) is not in this tree yet")
+    needs_landmarker("faces", "face")
     open_source_with_stub_hands(monkeypatch)
     folder = tmp_path / "models"  # the picture model and no landmark models (the mirror has them)
     folder.mkdir()
