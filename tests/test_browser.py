@@ -66,12 +66,12 @@ class Served:
 
 
 @contextlib.contextmanager
-def served_box(model_path, state, *, model_dir=None, camera="synthetic"):
+def served_box(model_path, state, *, model_dir=None, camera="synthetic", embedder=None):
     """A box as `teachbox run --simulate` builds it, its loop running and its page served.
 
     ``model_dir``: the box finds its models in this folder (so the phone may switch among
     them) instead of being given ``model_path`` (which pins the model).  ``camera``: the
-    ``[camera] source``.
+    ``[camera] source``.  ``embedder``: what the box looks with (a hand source: it looks at hands).
     """
     model = {"dir": str(model_dir)} if model_dir else {"path": str(model_path)}
     config = (Config()
@@ -79,7 +79,7 @@ def served_box(model_path, state, *, model_dir=None, camera="synthetic"):
               .override("storage", state_dir=str(state))
               .override("camera", source=camera)
               .override("web", host="127.0.0.1", port=0, pin=PIN))
-    appliance = build_box(config, simulate=True)
+    appliance = build_box(config, simulate=True, embedder=embedder)
     page_server = PageServer(appliance, config)
     page_server.start()
     crashed = []
@@ -302,7 +302,7 @@ def api_status(page):
 
 STATIC = REPO / "web_ui" / "static"
 VOCABULARY = ("online", "offline", "starting", "nothing-learned", "function", "pending", "approved", "cancelled",
-              "unknown", "boot", "fault", "countdown", "pairing", "feedback", "embedding", "migrated")
+              "unknown", "boot", "fault", "countdown", "pairing", "feedback", "embedding", "migrated", "absent")
 
 
 def test_an_installed_box_gets_every_file_of_the_page():
@@ -844,7 +844,8 @@ CONTRAST = """() => {
     let el = document.activeElement;
     if (!el || el === document.body) return null;
     const what = el.id || el.getAttribute('aria-label') || el.textContent.trim().slice(0, 30) || el.tagName;
-    const ring = el.matches('.file-input') ? el.closest('label') : el;
+    // a hidden input inside its label (the file picker, the "Looks at" choices): the label shows the ring
+    const ring = el.matches('.file-input, .look-input') ? el.closest('label') : el;
     const style = getComputedStyle(ring);
     const colour = rgb(style.outlineColor);
     if (style.outlineStyle === 'none' || parseFloat(style.outlineWidth) < 2 || !colour)
@@ -1757,5 +1758,275 @@ def test_a_thing_never_taught_is_answered_unknown(browser, model_path, coil100, 
 
             select_source(page, taught[0])  # and a taught thing is named again
             expect(page.locator("#answer")).to_have_text(names_class("Class 1"))
+        finally:
+            context.close()
+
+
+# -- what the box looks at: landmarks over the live view, "No hand", the chooser ----------------------
+
+HAND_SCENE = "hand"  # the folder camera's sub-folders: one still frame each (every frame finds the same look)
+EMPTY_SCENE = "nothing"
+WIDE_FRAME = (180, 320)  # (height, width): letterboxed in the square live view, so the mapping shows
+WIDE_SIZE = (WIDE_FRAME[1], WIDE_FRAME[0])  # (width, height), as an image has it
+LANDMARK_MODELS = ("palm_detection_full.tflite", "hand_landmark_full.tflite")
+
+
+def still_scenes(folder, frames):
+    """A folder camera's sources: ``frames`` maps a sub-folder's name to its one picture (an RGB array)."""
+    from PIL import Image
+
+    for name, frame in frames.items():
+        (folder / name).mkdir(parents=True)
+        Image.fromarray(frame).save(folder / name / "frame.png")
+    return f"folder:{folder}"
+
+
+def ball_frame(centre=(110, 80), radius=45):
+    """A red disc on a plain grey-brown table (the stub finds a "hand" over the disc, nothing on the table)."""
+    height, width = WIDE_FRAME
+    yy, xx = np.mgrid[0:height, 0:width]
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[:] = (120, 110, 95)
+    frame[(xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= radius ** 2] = (220, 40, 40)
+    return frame
+
+
+def table_frame():
+    height, width = WIDE_FRAME
+    return np.full((height, width, 3), (120, 110, 95), np.uint8)
+
+
+@pytest.fixture(scope="module")
+def hand_box(model_path, tmp_path_factory):
+    """A box looking at hands through the stub finder (tests/test_web_source.py) at two still frames.
+
+    Switching to pictures opens the real MobileNet; back to the hand, the stub again; a face's
+    models are "missing" as the real landmarker says so (the fetch command).
+    """
+    from device.errors import ModelMissingError
+    from test_web_source import open_source_with_stub_hands, stub_hand_source
+
+    state = tmp_path_factory.mktemp("hand-state")
+    scenes = {HAND_SCENE: ball_frame(), EMPTY_SCENE: table_frame()}
+    camera = still_scenes(tmp_path_factory.mktemp("hand-scenes"), scenes)
+    with pytest.MonkeyPatch.context() as patch:
+        open_source_with_stub_hands(patch, face=ModelMissingError(
+            f"model file '{state}/face_landmark.tflite' does not exist. {FACE_FETCH}"))
+        with served_box(model_path, state, camera=camera, embedder=stub_hand_source()) as served:
+            served.box.select_source(HAND_SCENE)
+            yield served
+
+
+FACE_FETCH = "Fetch it with: teachbox fetch-model --model-dir /opt/teachbox/models --name face_landmark.tflite"
+
+PIXELS_AT = """([points]) => {
+    const canvas = document.getElementById('live-marks');
+    const ctx = canvas.getContext('2d');
+    const sx = canvas.width / canvas.clientWidth, sy = canvas.height / canvas.clientHeight;
+    return points.map(([x, y]) => Array.from(ctx.getImageData(Math.round(x * sx), Math.round(y * sy), 1, 1).data));
+}"""
+INK_ON_CANVAS = """() => {
+    const canvas = document.getElementById('live-marks');
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let ink = 0;
+    for (let i = 3; i < data.length; i += 4) { if (data[i]) { ink += 1; } }
+    return ink;
+}"""
+
+
+def picture_rect(page, frame_size):
+    """Where the live image shows a frame of ``frame_size`` (width, height) in its box (object-fit: contain)."""
+    canvas = page.locator("#live-marks").bounding_box()
+    image = page.locator("#live").bounding_box()
+    natural = frame_size
+    assert abs(canvas["width"] - image["width"]) < 1 and abs(canvas["height"] - image["height"]) < 1, \
+        f"the canvas ({canvas}) does not lie over the live image ({image})"
+    scale = min(canvas["width"] / natural[0], canvas["height"] / natural[1])
+    width, height = natural[0] * scale, natural[1] * scale
+    return (canvas["width"] - width) / 2, (canvas["height"] - height) / 2, width, height, canvas, natural
+
+
+def assert_landmarks_drawn(page, look, frame_size):
+    """Every landmark of ``look`` is a dot on the canvas where the frame shows that point; the bands stay clear."""
+    page.wait_for_function("(n) => document.getElementById('live-marks').dataset.points === String(n)",
+                           arg=len(look["points"]), timeout=TIMEOUT)
+    page.wait_for_function("([w, h]) => { const i = document.getElementById('live'); "
+                           "return i.naturalWidth === w && i.naturalHeight === h; }", arg=list(frame_size),
+                           timeout=TIMEOUT)  # the camera's frame as it is, never drawn on by the box
+    x0, y0, width, height, canvas, natural = picture_rect(page, frame_size)
+    expected = [(x0 + x * width, y0 + y * height) for x, y in look["points"]]
+    pixels = page.evaluate(PIXELS_AT, [expected])
+    dots = [rgba for rgba in pixels if rgba[3] > 200 and rgba[0] > 180 and rgba[1] > 150 and rgba[2] < 110]
+    assert len(dots) == len(expected), \
+        f"not every landmark is a dot where it belongs ({len(dots)} of {len(expected)}): {pixels}"
+    # no ink outside the picture's rectangle (the letterbox bands) nor far from the hand
+    far = [(1, 1), (canvas["width"] - 2, canvas["height"] - 2)]
+    if y0 > 4:
+        far += [(canvas["width"] / 2, y0 / 2), (canvas["width"] / 2, canvas["height"] - y0 / 2)]
+    assert all(rgba[3] == 0 for rgba in page.evaluate(PIXELS_AT, [far])), "ink outside the hand"
+    return x0, y0, width, height, natural
+
+
+def test_the_landmarks_are_drawn_over_the_live_view_where_the_hand_is(browser, hand_box):
+    served = hand_box
+    context = new_context(browser, served)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        served.box.select_source(HAND_SCENE)
+        expect(page.locator("#answer-card")).not_to_have_attribute("data-state", "absent")
+        look = api_status(page)["look"]
+        assert look["kind"] == "hand" and len(look["points"]) == 21
+        x0, y0, width, height, natural = assert_landmarks_drawn(page, look, WIDE_SIZE)
+        assert y0 > 10 and x0 < 1  # a wide frame in the square view: bands above and below, the points mapped inside
+        expect(page.locator("#live-marks")).to_have_attribute("data-kind", "hand")
+        no_horizontal_scroll(page, 360)
+        view_shot(page, "phone-50-hand-landmarks")
+        page.locator(".live-card").screenshot(path=str(ARTIFACTS / "phone-50-hand-landmarks-live.png"))
+
+        served.box.select_source(EMPTY_SCENE)  # nothing to find: the card says so and the canvas is cleared
+        expect(page.locator("#answer")).to_have_text("No hand")
+        expect(page.locator("#answer-card")).to_have_attribute("data-state", "absent")
+        expect(page.locator("#answer-hint")).to_have_text("show a hand to the camera")
+        expect(page.locator("#confidence")).to_be_hidden()
+        expect(page.locator("#live-marks")).to_have_attribute("data-points", "0")
+        assert page.evaluate(INK_ON_CANVAS) == 0
+        inside_the_card(page, "#answer-hint")
+        view_shot(page, "phone-52-no-hand")
+
+        served.box.select_source(HAND_SCENE)  # and back: drawn again, also after the window changes size
+        assert_landmarks_drawn(page, look, WIDE_SIZE)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.wait_for_function("() => document.getElementById('live-marks').clientWidth > 300", timeout=TIMEOUT)
+        assert_landmarks_drawn(page, look, WIDE_SIZE)
+        view_shot(page, "desktop-53-hand-landmarks")
+        tab.close()
+    finally:
+        served.box.select_source(HAND_SCENE)
+        context.close()
+
+
+def test_looks_at_is_chosen_on_an_unlocked_phone_and_each_source_keeps_its_classes(browser, hand_box):
+    served = hand_box
+    context = new_context(browser, served)
+    try:
+        tab = Tab(context)
+        page = tab.open()
+        served.box.select_source(HAND_SCENE)
+        choices = page.locator("#looks-choices input")
+        page.evaluate("document.getElementById('looks-card').scrollIntoView({block: 'start'})")
+        expect(page.locator("#looks-choices .look-choice")).to_have_count(4)
+        expect(page.locator("#looks-choices .look-choice")).to_have_text(["Picture", "Hand", "Face", "Body pose"])
+        expect(page.locator('#looks-choices input[value="hand"]')).to_be_checked()
+        for i in range(4):
+            expect(choices.nth(i)).to_be_disabled()  # locked: seen, not changed
+        expect(page.locator("#looks-card .locked-hint")).to_be_visible()
+        expect(page.locator("#looks-now")).to_contain_text("The box looks at hands")
+        expect(page.locator("#model-pictures")).to_be_visible()  # the model is for pictures
+        expect(page.locator("#model-choice")).to_be_disabled()
+        no_horizontal_scroll(page, 360)
+        view_shot(page, "phone-54-looks-at-locked")
+
+        unlock_with_pin(page)
+        dismiss_banner(page)
+        for i in range(4):
+            expect(choices.nth(i)).to_be_enabled()
+        expect(page.locator("#model-choice")).to_be_disabled()  # unlocked too: not while it looks at hands
+        expect(page.locator("#model-switch")).to_be_disabled()
+        expect(page.locator("#model-now")).to_have_text("The model is what the box sees pictures with; "
+                                                        "it looks at hands now.")
+        open_model_card(page)
+        view_shot(page, "phone-57-model-for-pictures")
+        teach(page, 0, HAND_SCENE)  # a hold on the phone teaches the hand's class 1
+        hand_counts = served.counts()
+        assert hand_counts[0] >= 1
+
+        page.evaluate("document.getElementById('looks-card').scrollIntoView({block: 'start'})")
+        page.locator('#looks-choices .look-choice[data-source="picture"]').click()
+        expect(page.locator("#banner-text")).to_contain_text("Now looking at pictures. Each keeps its own classes")
+        expect(page.locator('#looks-choices input[value="picture"]')).to_be_checked()
+        expect(page.locator("#looks-now")).to_have_text("The box looks at the whole picture.")
+        expect(page.locator("#live-marks")).to_have_attribute("data-points", "0")  # pictures have no landmarks
+        expect(page.locator("#model-pictures")).to_be_hidden()
+        expect(page.locator("#model-choice")).to_be_enabled()
+        for i in range(4):
+            expect(card(page, i).locator(".count")).to_have_text("0 examples")  # the pictures' own classes
+        assert served.box.source == "picture"
+        expect(page.locator("#answer")).to_have_text("Nothing learned yet")  # not "No hand": pictures have no hands
+        page.wait_for_function("() => { const i = document.getElementById('live'); "
+                               "return i.classList.contains('has-frame') && i.complete && i.naturalWidth > 0; }",
+                               timeout=TIMEOUT)
+        view_shot(page, "phone-55-looks-at-picture")
+        teach(page, 2, EMPTY_SCENE)  # pictures learn from a table too (a hand source never does)
+        picture_counts = served.counts()
+        assert picture_counts[2] >= 1 and sum(picture_counts) == picture_counts[2]
+
+        page.evaluate("document.getElementById('looks-card').scrollIntoView({block: 'start'})")
+        page.locator('#looks-choices .look-choice[data-source="hand"]').click()
+        expect(page.locator('#looks-choices input[value="hand"]')).to_be_checked()
+        for i, n in enumerate(hand_counts):  # the hand's examples came back, the pictures' stay with pictures
+            expect(card(page, i).locator(".count")).to_have_text(examples_text(n))
+        assert served.counts() == hand_counts
+        expect(page.locator("#answer")).to_have_text("No hand")  # the camera still shows the table
+        select_source(page, HAND_SCENE)
+        expect(page.locator("#live-marks")).to_have_attribute("data-points", "21")
+
+        page.locator('#looks-choices .look-choice[data-source="face"]').click()  # refused: the box says why
+        expect(page.locator("#banner")).to_have_class(re.compile(r"\bbanner-error\b"))
+        expect(page.locator("#banner-text")).to_contain_text(FACE_FETCH)
+        expect(page.locator('#looks-choices input[value="hand"]')).to_be_checked()
+        assert served.box.source == "hand" and served.counts() == hand_counts
+        view_shot(page, "phone-56-looks-at-refused")
+
+        page.locator("#lock").click()
+        expect(page.locator("body")).to_have_class(re.compile(r"\blocked\b"))
+        for i in range(4):
+            expect(choices.nth(i)).to_be_disabled()
+        tab.close()
+    finally:
+        if served.box.source != "hand":
+            served.box.switch_source("hand")
+        context.close()
+
+
+def real_hand_source(model_path):
+    """The real hand source from the model mirror, or a skip saying what is missing."""
+    from test_web_source import needs_landmarker
+
+    needs_landmarker("hands", "hand")
+    mirror = Path(os.environ.get("TEACHBOX_MODEL_MIRROR") or REPO.parent / "shared" / "models")
+    missing = [name for name in LANDMARK_MODELS if not (mirror / name).is_file()]
+    if missing:
+        pytest.skip(f"the hand models {', '.join(missing)} are not in the model mirror {mirror} "
+                    "(set TEACHBOX_MODEL_MIRROR)")
+    from device.sources import open_source
+
+    return open_source("hand", picture_model=model_path, model_dirs=[mirror])
+
+
+def test_the_real_hand_source_draws_the_hand_it_finds_over_the_live_view(browser, model_path, tmp_path):
+    hands = Path(os.environ.get("TEACHBOX_HANDS") or REPO.parent / "shared" / "data" / "hands-dev")
+    if not (hands / "paper").is_dir():
+        pytest.skip(f"the hand photos are not at {hands} (set TEACHBOX_HANDS)")
+    source = real_hand_source(model_path)
+    from device.camera import load_rgb, list_images
+
+    frames = {sign: load_rgb(list_images(hands / sign)[0]) for sign in ("paper", "rock", "scissors")}
+    camera = still_scenes(tmp_path / "scenes", frames)  # one photo each: the same look every frame
+    with served_box(model_path, tmp_path / "state", camera=camera, embedder=source) as served:
+        served.box.select_source("paper")
+        context = new_context(browser, served)
+        try:
+            tab = Tab(context)
+            page = tab.open()
+            expect(page.locator("#answer-card")).not_to_have_attribute("data-state", "absent")
+            look = api_status(page)["look"]
+            assert look is not None and look["kind"] == "hand" and len(look["points"]) == 21, look
+            height, width = frames["paper"].shape[:2]
+            assert_landmarks_drawn(page, look, (width, height))
+            no_horizontal_scroll(page, 360)
+            view_shot(page, "phone-51-hand-landmarks-real")
+            page.locator(".live-card").screenshot(path=str(ARTIFACTS / "phone-51-hand-landmarks-real-live.png"))
+            tab.close()
         finally:
             context.close()

@@ -260,6 +260,7 @@ POST_ROUTES = [
     ("/api/doubtful/file", {"id": 1, "class": 0}),
     ("/api/doubtful/dismiss", {"id": 1}),
     ("/api/model", {"model": SMALL_MODEL}),
+    ("/api/source", {"source": "hand"}),
 ]
 # reading the stored pictures (examples and doubtful frames) also needs an unlocked page
 PROTECTED_GETS = ["/api/export", "/api/examples?class=0", "/api/examples/1.jpg", "/api/doubtful",
@@ -332,7 +333,7 @@ def test_export_is_a_download_for_an_unlocked_page(client, taught):
 
 
 OPEN_ROUTES = [("GET", "/api/status"), ("GET", "/"), ("GET", "/api/frame.jpg"), ("GET", "/api/unlock/pair"),
-               ("GET", "/api/quality"), ("GET", "/api/models"),
+               ("GET", "/api/quality"), ("GET", "/api/models"), ("GET", "/api/sources"),
                ("POST", "/api/unlock/pin"), ("POST", "/api/unlock/pair"), ("POST", "/api/lock"),
                ("POST", "/api/sim/button"), ("POST", "/api/sim/source")]
 ALL_ROUTES = [(m, p, None) for m, p in OPEN_ROUTES] + PROTECTED
@@ -692,7 +693,7 @@ def test_class_numbers_are_checked(client, taught, path, extra, value):
 
 BODY_ROUTES = ["/api/teach/start", "/api/clear", "/api/clear-all", "/api/rename", "/api/unlock/pin",
                "/api/sim/button", "/api/sim/source", "/api/examples/delete", "/api/examples/move",
-               "/api/doubtful/file", "/api/doubtful/dismiss", "/api/model"]
+               "/api/doubtful/file", "/api/doubtful/dismiss", "/api/model", "/api/source"]
 MALFORMED = [
     pytest.param(b"{", "application/json", id="broken-json"),
     pytest.param(b"[0, 1]", "application/json", id="json-list"),
@@ -725,7 +726,7 @@ def test_routes_without_a_body_do_not_break_on_garbage(client, taught, path, dat
     assert response.is_json
 
 
-@pytest.mark.parametrize("path", ["/api/rename", "/api/unlock/pin", "/api/sim/button", "/api/model",
+@pytest.mark.parametrize("path", ["/api/rename", "/api/unlock/pin", "/api/sim/button", "/api/model", "/api/source",
                                   "/api/doubtful/dismiss"])
 def test_oversized_bodies_are_413(client, taught, path):
     unlock(client)
@@ -1164,6 +1165,7 @@ def test_lock_revokes_the_unlock_on_the_box_even_for_a_copied_cookie(client, app
     before = state(taught.loop)
     assert status(thief)["auth"]["unlocked"] is False
     assert post(thief, "/api/clear-all", {"confirm": True}).status_code == 401
+    assert post(thief, "/api/source", {"source": "hand"}).status_code == 401
     assert thief.get("/api/export").status_code == 401
     assert state(taught.loop) == before
 
@@ -1177,6 +1179,7 @@ def test_a_restart_ends_every_unlock(box):
     replayed = copy_of(owner, after_restart)
     assert status(replayed)["auth"]["unlocked"] is False
     assert post(replayed, "/api/clear-all", {"confirm": True}).status_code == 401
+    assert post(replayed, "/api/source", {"source": "hand"}).status_code == 401
 
 
 def test_an_unlock_lasts_as_long_as_the_page_says(box):
@@ -1235,7 +1238,7 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 EVERY_POST = ["/api/teach/start", "/api/teach/stop", "/api/undo", "/api/clear", "/api/clear-all", "/api/rename",
               "/api/unlock/pin", "/api/unlock/pair", "/api/unlock/pair/cancel", "/api/lock", "/api/sim/button",
               "/api/sim/source", "/api/examples/delete", "/api/examples/move", "/api/doubtful/file",
-              "/api/doubtful/dismiss", "/api/model"]
+              "/api/doubtful/dismiss", "/api/model", "/api/source"]
 
 
 @pytest.mark.parametrize("path", EVERY_POST)

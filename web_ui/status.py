@@ -30,7 +30,7 @@ def current_status() -> dict:
     snapshot = box.snapshot()
     frames = box.doubtful()
     doubtful = {"count": len(frames), "newest": frames[0].id if frames else None}
-    return status_json(snapshot, auth_json(snapshot), doubtful)
+    return status_json(snapshot, auth_json(snapshot), doubtful, box.sources())
 
 
 @bp.get("/api/frame.jpg")

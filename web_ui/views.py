@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
-from device.box import BoxSnapshot, ExamplePage, LibraryStatus, ModelChoice, QualityReport, SwitchProgress
+import numpy as np
+
+from device.box import (BoxSnapshot, ExamplePage, LibraryStatus, ModelChoice, QualityReport, SourceChoice,
+                        SwitchProgress)
 from device.vocab import AnswerState
 
 MAX_CELL_IDS = 500  # example ids listed per confusion cell (as many as one delete or move takes)
 
 
-def status_json(snapshot: BoxSnapshot, auth: dict, doubtful: Optional[dict] = None) -> dict:
+def status_json(snapshot: BoxSnapshot, auth: dict, doubtful: Optional[dict] = None,
+                sources: Sequence[SourceChoice] = ()) -> dict:
+    """The status; ``sources`` (``Box.sources()``) name what the current source looks for."""
     loop = snapshot.loop
     status = {
         "answer": loop.answer_name if loop.state == AnswerState.OK else loop.state,
@@ -35,12 +40,42 @@ def status_json(snapshot: BoxSnapshot, auth: dict, doubtful: Optional[dict] = No
         "library": library_json(snapshot.library),
         "doubtful": doubtful,
         "model_switch": switch_json(snapshot.model_switch),
+        "source": source_json(loop.source, sources),
+        "look": look_json(loop.look, loop.source),
     }
     if snapshot.panel is not None:
         panel = snapshot.panel
         status["panel"] = {"leds": list(panel.leds), "status_led": panel.status_led, "buttons": list(panel.buttons),
                            "function": panel.function, "simulated": panel.simulated, "pattern": panel.pattern}
     return status
+
+
+def source_json(name: str, sources: Sequence[SourceChoice]) -> dict:
+    """What the box looks at and what it looks for there (``thing``: "hand"; "picture" for pictures)."""
+    thing = next((s.thing for s in sources if s.name == name), name)
+    return {"name": name, "thing": thing}
+
+
+def look_json(look, source: str) -> Optional[dict]:
+    """The landmarks of the last frame (:class:`device.sources.Look`) as fractions of the frame, or ``None``.
+
+    A look of another source than ``source`` is of a frame before a switch: none is shown.
+
+    Points are rounded to 4 decimals (a tenth of a pixel of a 640-pixel frame): a face's 468
+    points are about 8 kB.
+    """
+    if look is None or look.kind != source:
+        return None
+    points = np.round(np.asarray(look.points, dtype=np.float64)[:, :2], 4)
+    return {"kind": look.kind, "points": points.tolist(), "edges": [[int(a), int(b)] for a, b in look.edges],
+            "score": round(float(look.score), 4)}
+
+
+def sources_json(sources: Sequence[SourceChoice]) -> dict:
+    """What the box can look at (each keeps its own classes and examples) and which it looks at now."""
+    current = next((s.name for s in sources if s.current), None)
+    return {"sources": [{"name": s.name, "thing": s.thing, "current": s.current} for s in sources],
+            "current": current}
 
 
 def pairing_json(snapshot: BoxSnapshot, own_request: Optional[str]) -> Optional[dict]:

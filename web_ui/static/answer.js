@@ -8,6 +8,13 @@ const els = {
   savingWarning: $('saving-warning')
 };
 
+// what the card says when the box looks for a hand (face, person) and finds none, by its thing
+const ABSENT_WORDS = {
+  hand: { text: 'No hand', hint: 'show a hand to the camera' },
+  face: { text: 'No face', hint: 'look into the camera' },
+  person: { text: 'No one', hint: 'step in front of the camera, whole body in view' }
+};
+
 /** What the card shows for status `s`: view (the page's own name for it, used by the CSS),
  * state (the box's word, when it is not the status's own), texts and accent. */
 export function answerView(s) {
@@ -27,6 +34,11 @@ export function answerView(s) {
     }
     return { view: 'unsure', text: 'Not sure \u2014 maybe ' + name(s.answer_id),
              confidence: 'only ' + pct(s.confidence) + ' sure', hint: 'teach it more', accent };
+  }
+  if (s.state === ANSWER.ABSENT) {  // a hand (face, body) source found none in the frame
+    const thing = (s.source || {}).thing;
+    const words = ABSENT_WORDS[thing] || { text: 'No ' + (thing || 'thing'), hint: 'show one to the camera' };
+    return { view: ANSWER.ABSENT, text: words.text, hint: words.hint };
   }
   if (s.state === ANSWER.EMPTY) {
     return { view: 'empty', text: 'Nothing learned yet', hint: 'hold a class button to teach' };

@@ -113,8 +113,8 @@ function takenText(item) {
 function thumb(item) {
   let li = itemsById.get(item.id);
   if (li) { return li; }
-  const img = make('img', { className: 'thumb-img', alt: '', loading: 'lazy', decoding: 'async', draggable: false,
-    width: 224, height: 224 });
+  // no size of its own: a crop is any shape (a hand's box), the square cell shows it whole (CSS)
+  const img = make('img', { className: 'thumb-img', alt: '', loading: 'lazy', decoding: 'async', draggable: false });
   li = make('li', { className: 'thumb', attrs: { role: 'option', 'aria-selected': 'false', tabindex: '-1',
     'data-id': String(item.id) } }, img);
   const about = takenText(item);

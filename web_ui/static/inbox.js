@@ -107,7 +107,7 @@ function doubt(frame) {
 function newItem(frame) {
   const classes = (state.status && state.status.classes) || [];
   const img = make('img', { className: 'doubt-img', alt: 'A picture the box was unsure of', loading: 'lazy',
-    decoding: 'async', width: 224, height: 224, draggable: false });
+    decoding: 'async', draggable: false });  // any shape (a hand's crop): sized and shown whole by the CSS
   img.src = frame.thumb;
   const few = classes.length <= ALL_BUTTONS_UP_TO;
   const choices = few ? classes.map((c, i) => fileButton(frame, i))

@@ -93,6 +93,9 @@ export function initLive() {
   });
   els.live.addEventListener('error', () => {
     state.net.frameLoading = false;
+    // no frame for a moment (e.g. just after the box switched what it looks at): the dark box,
+    // not a broken-image icon and its alt text, until the next frame loads
+    els.live.classList.remove('has-frame');
     scheduleFrame(FRAME_RETRY_MS);
   });
   // keep the live view from being dragged or long-pressed into a save-image menu mid-teach

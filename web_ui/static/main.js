@@ -16,6 +16,8 @@ import { renderPanel } from './panel.js';
 import { renderDetails } from './details.js';
 import { renderLibrary, initLibrary } from './library.js';
 import { renderModel, initModel } from './model.js';
+import { renderLooks } from './looks.js';
+import { renderLandmarks, initLandmarks } from './landmarks.js';
 
 const body = document.body;
 const conn = $('conn');
@@ -40,8 +42,8 @@ function render() {
   body.classList.remove('loading');
   body.classList.toggle('locked', !state.unlocked);
   body.classList.toggle('unlocked', state.unlocked);
-  for (const part of [renderAnswer, renderLive, renderClasses, renderActions, renderLock, renderLibrary, renderModel,
-    renderPanel, renderDetails]) {
+  for (const part of [renderAnswer, renderLive, renderLandmarks, renderClasses, renderActions, renderLock,
+    renderLibrary, renderLooks, renderModel, renderPanel, renderDetails]) {
     try {
       part(s);
     } catch (e) {
@@ -66,6 +68,7 @@ function initPage() {
 subscribe(render);
 initBanner();
 initLive();
+initLandmarks();
 initActions();
 initAuth();
 initLibrary();

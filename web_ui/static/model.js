@@ -7,11 +7,12 @@ import { state, update } from './store.js';
 import { request, post } from './api.js';
 import { reportError } from './banner.js';
 import { SWITCH } from './vocab.js';
+import { looksAtPictures, thingsOf } from './looks.js';
 
 const els = {
   now: $('model-now'), choice: $('model-choice'), button: $('model-switch'), fetch: $('model-fetch'),
   progress: $('model-progress'), progressText: $('model-progress-text'), bar: $('model-progress-bar'),
-  result: $('model-result')
+  result: $('model-result'), pictures: $('model-pictures')
 };
 const view = {
   models: null,     // the last GET /api/models answer's list
@@ -78,6 +79,14 @@ function buildOptions(models) {
 }
 
 function renderNow(s) {
+  if (!looksAtPictures(s)) {  // the box answers with the landmarks' features, not with a model of these
+    const key = 'not-pictures|' + thingsOf(s.source);
+    if (els.now.dataset.key === key) { return; }
+    els.now.dataset.key = key;
+    els.now.replaceChildren('The model is what the box sees ', make('strong', { textContent: 'pictures' }),
+      ' with; it looks at ' + thingsOf(s.source) + ' now.');
+    return;
+  }
   const current = (view.models || []).find((m) => m.current);
   const name = current ? current.name : s.model;
   const dim = current ? current.dim : s.dim;
@@ -120,8 +129,10 @@ export function renderModel(s) {
   if (view.models) { buildOptions(view.models); }
   const chosen = (view.models || []).find((m) => m.name === els.choice.value);
   const usable = !!chosen && chosen.present && !chosen.current;
-  els.choice.disabled = !state.unlocked || running || view.asking;
-  els.button.disabled = !state.unlocked || running || view.asking || !usable;
+  const pictures = looksAtPictures(s);  // the box refuses a model switch while it looks at hands (faces, ...)
+  setHidden(els.pictures, pictures);
+  els.choice.disabled = !state.unlocked || running || view.asking || !pictures;
+  els.button.disabled = !state.unlocked || running || view.asking || !usable || !pictures;
 }
 
 async function switchModel() {
