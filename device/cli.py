@@ -252,6 +252,9 @@ def _info(args, config: Config) -> int:
         facts.update(Embedder(config.model_path, num_threads=config.threads).describe())
     except TeachboxError as exc:
         problem = facts["model_error"] = _model_problem(config, exc)
+    from .app import chosen_source
+
+    facts["source"] = chosen_source(config)  # what the box looks at ([source] kind, else the phone's choice)
     if args.json:
         _out(json.dumps(facts, indent=2))
     else:

@@ -225,13 +225,14 @@ def _describe(source) -> dict:
 def evaluate(source, data_dir, *, shots: int, ways: Optional[int] = None, protocol: str = "random",
              splits: int = 10, seed: int = 0, head: str = "metric", unknown_classes: int = 0,
              person_pattern: Optional[str] = None, teach_people: Optional[int] = None,
-             record: Optional[list] = None, **head_options) -> dict:
+             record: Optional[list] = None, sensitivity: Optional[float] = None, **head_options) -> dict:
     """Mean and spread of few-shot accuracy over ``splits`` random draws.
 
     ``source``: what turns a frame into features (``embed``, ``describe``, ``dim``; ``reset``
     and ``name`` when it has them; the picture :class:`~device.embedder.Embedder` is one).
     ``head``: ``centroid`` (the live head, taught one example at a time), ``metric`` or
     ``knn`` (:mod:`device.metric`, fitted to the examples; "unknown" counts as wrong).
+    ``sensitivity``: the metric head's (0: it never answers "unknown", a closed-set figure).
     ``unknown_classes``: that many more classes per split are never taught; their images
     are asked too and are right only when answered "unknown" (open set).  Thresholds
     never see them.  ``protocol``, ``person_pattern`` and ``teach_people``: see the module.
@@ -318,7 +319,8 @@ def evaluate(source, data_dir, *, shots: int, ways: Optional[int] = None, protoc
         truth_ids = np.array(truth)
         asked_vectors, asked_mask = np.concatenate(asked), np.concatenate(asked_found)
         if unknown_classes or head != "centroid":
-            fitted = _fit(head, np.stack(taught), np.array(labels), ways, **head_options) if taught else None
+            fitted = (_fit(head, np.stack(taught), np.array(labels), ways, sensitivity=sensitivity, **head_options)
+                      if taught else None)
             strange = (np.concatenate(strange_vectors), np.concatenate(strange_found)) if strangers else None
             right = open_set.add(fitted, asked_vectors, truth_ids, asked_mask, strange)
         else:
@@ -358,14 +360,17 @@ def evaluate(source, data_dir, *, shots: int, ways: Optional[int] = None, protoc
     return result
 
 
-def _fit(head: str, vectors: np.ndarray, labels: np.ndarray, num_classes: int, **head_options):
+def _fit(head: str, vectors: np.ndarray, labels: np.ndarray, num_classes: int, *,
+         sensitivity: Optional[float] = None, **head_options):
     from . import metric
 
     if head == "knn":
         return metric.fit_neighbours(vectors, labels, num_classes)
     if head == "centroid":
         return metric.fit_cosine(vectors, labels, num_classes, threshold=head_options.get("threshold"))
-    return metric.fit(vectors, labels, num_classes)
+    if sensitivity is None:
+        return metric.fit(vectors, labels, num_classes)
+    return metric.fit(vectors, labels, num_classes, sensitivity=sensitivity)
 
 
 CONFIDENT = 0.9  # confident_accuracy: the share right among the answers given at least this sure

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -79,7 +80,7 @@ class LandmarkSource:
         self.version = version
         self.edges = edges
         self.input_size = LANDMARK_FRAME
-        self.num_threads = num_threads
+        self.num_threads = num_threads or os.cpu_count() or 1
         self.model_path = Path(model_path) if model_path is not None else Path(f"{kind}-landmarks")
         self.runtime = load_interpreter_class()[1]
         files = dict(sorted(getattr(finder, "sha256s", {}).items()))
@@ -157,7 +158,7 @@ class LandmarkSource:
             "input_dtype": "float32",
             "runtime": interpreter,
             "runtime_version": runtime_version(interpreter),
-            "threads": self.num_threads or 0,
+            "threads": self.num_threads,
         }
 
 
