@@ -21,7 +21,7 @@ The pipeline is MediaPipe's own (``mediapipe/modules/pose_detection/pose_detecti
 4. *track*: the next frame's rect comes from the two auxiliary landmarks 33 (centre) and 34
    (size and rotation) the same way, so the detector runs again only when the person is lost
    (then at once, on the same frame).  Right after a detection the landmarks are run again on the
-   rect they give while it still turns or grows (see :func:`device.faces.refine`).
+   rect they give while it still turns or grows (see :func:`device.landmarker.refine`).
 
 Not done: MediaPipe's heatmap refinement of the landmark positions (a few pixels) and its
 temporal smoothing filters.
@@ -32,15 +32,13 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .crops import RotatedRect, normalize_radians, to_input, transform_rect
-from .faces import check_frame, detect, model_output, project, refine, sigmoid, smooth_crop
-from .ssd import POSE, SsdDecoder
-from .tflite_model import TfliteModel
+from .landmarker import TrackedLandmarker, check_frame, detect, model_output, project, refine, sigmoid, smooth_crop
+from .ssd import POSE
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +96,7 @@ class Pose:
                 f"visible={int((self.visibility >= 0.5).sum())}/33>")
 
 
-class PoseLandmarker:
+class PoseLandmarker(TrackedLandmarker):
     """Finds one person per frame and follows them from frame to frame.
 
     :param model_dir: the folder holding ``pose_detection.tflite`` and ``pose_landmark_full.tflite``.
@@ -109,39 +107,13 @@ class PoseLandmarker:
 
     def __init__(self, model_dir, *, num_threads: Optional[int] = None,
                  detection_threshold: float = DETECTION_THRESHOLD, min_visible: float = MIN_VISIBLE) -> None:
-        if not 0.0 < detection_threshold < 1.0:
-            raise ValueError(f"detection_threshold must be between 0 and 1, not {detection_threshold!r}")
-        self.model_dir = Path(model_dir)
-        self.detection_threshold = float(detection_threshold)
+        super().__init__(model_dir, DETECTOR_MODEL, LANDMARK_MODEL, spec=POSE, num_threads=num_threads,
+                         detection_threshold=detection_threshold)
         self.min_visible = float(min_visible)
-        self.detector = TfliteModel(self.model_dir / DETECTOR_MODEL, num_threads=num_threads)
-        self.landmarker = TfliteModel(self.model_dir / LANDMARK_MODEL, num_threads=num_threads)
-        self.num_threads = self.detector.num_threads
-        self.decoder = SsdDecoder(POSE)
         spec = self.decoder.spec.decode
         model_output(self.detector, spec.num_boxes * spec.num_coords, "MediaPipe's pose detector")
         self._points = model_output(self.landmarker, NUM_ALL * 5, "39 pose landmarks x 5")
         self._flag = model_output(self.landmarker, 1, "the pose flag")
-        self._size = self.landmarker.input_size[0]
-        self._track: Optional[RotatedRect] = None
-
-    @property
-    def tracking(self) -> bool:
-        """True while a person from the previous frame is followed (the detector is not needed)."""
-        return self._track is not None
-
-    @property
-    def detector_runs(self) -> int:
-        return self.detector.runs
-
-    @property
-    def sha256s(self) -> dict:
-        """The model files it runs (name -> sha256): what the examples it gave are stored under."""
-        return {model.path.name: model.sha256 for model in (self.detector, self.landmarker)}
-
-    def reset(self) -> None:
-        """Forget the followed person: the next frame runs the detector."""
-        self._track = None
 
     def find(self, frame: np.ndarray) -> Optional[Pose]:
         """The pose of the person in ``frame`` (HxWx3 uint8 RGB, any size), or ``None``."""

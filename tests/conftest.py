@@ -107,3 +107,22 @@ def box_config(state_dir, **sections):
     for section, values in sections.items():
         config = config.override(section, **values)
     return config
+
+
+def model_dir_with(names) -> Path:
+    """The first model folder holding every file of ``names`` ($TEACHBOX_MODEL_MIRROR, models/, ../shared/models)."""
+    candidates = [Path(os.environ["TEACHBOX_MODEL_MIRROR"])] if os.environ.get("TEACHBOX_MODEL_MIRROR") else []
+    candidates += [REPO / "models", REPO.parent / "shared" / "models"]
+    for folder in candidates:
+        if all((folder / name).is_file() for name in names):
+            return folder
+    pytest.skip(f"the MediaPipe models {', '.join(names)} are not in {', '.join(map(str, candidates))} "
+                "(set TEACHBOX_MODEL_MIRROR)")
+
+
+def shared_data(folder: str, env: str, needed, what: str) -> Path:
+    """``$env`` or ../shared/data/``folder``, skipping the test when an entry of ``needed`` is not in it."""
+    path = Path(os.environ.get(env) or REPO.parent / "shared" / "data" / folder)
+    if not all((path / name).exists() for name in needed):
+        pytest.skip(f"{what} are not in {path} (set {env})")
+    return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from PIL import Image
 
 from device.errors import ModelError, ModelMissingError
 from device.ssd import FACE_SHORT_RANGE, SsdDecoder
+from conftest import model_dir_with, shared_data
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ("face_detection_short_range.tflite", "face_landmark.tflite")
@@ -19,21 +19,8 @@ PHOTOS = ("grace_hopper.bmp", "face.jpg")
 FACE_LIKE_OBJECTS = {"obj014", "obj017", "obj020"}
 
 
-def model_dir_with(names) -> Path:
-    candidates = [Path(os.environ["TEACHBOX_MODEL_MIRROR"])] if os.environ.get("TEACHBOX_MODEL_MIRROR") else []
-    candidates += [REPO / "models", REPO.parent / "shared" / "models"]
-    for folder in candidates:
-        if all((folder / name).is_file() for name in names):
-            return folder
-    pytest.skip(f"the MediaPipe models {', '.join(names)} are not in {', '.join(map(str, candidates))} "
-                "(set TEACHBOX_MODEL_MIRROR)")
-
-
 def faces_dev() -> Path:
-    path = Path(os.environ.get("TEACHBOX_FACES") or REPO.parent / "shared" / "data" / "faces-dev")
-    if not all((path / name).is_file() for name in PHOTOS):
-        pytest.skip(f"the face photos {PHOTOS} are not in {path} (set TEACHBOX_FACES)")
-    return path
+    return shared_data("faces-dev", "TEACHBOX_FACES", PHOTOS, f"the face photos {PHOTOS}")
 
 
 def load(path: Path) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 from PIL import Image
 
 from device.poseshape import POSE_FEATURES_DIM, POSE_FEATURES_VERSION, pose_features
+from conftest import model_dir_with, shared_data
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ("pose_detection.tflite", "pose_landmark_full.tflite")
@@ -21,21 +21,8 @@ for _l, _r in ((1, 4), (2, 5), (3, 6), (7, 8), (9, 10)) + tuple((i, i + 1) for i
     MIRROR[_l], MIRROR[_r] = _r, _l
 
 
-def model_dir_with(names) -> Path:
-    candidates = [Path(os.environ["TEACHBOX_MODEL_MIRROR"])] if os.environ.get("TEACHBOX_MODEL_MIRROR") else []
-    candidates += [REPO / "models", REPO.parent / "shared" / "models"]
-    for folder in candidates:
-        if all((folder / name).is_file() for name in names):
-            return folder
-    pytest.skip(f"the MediaPipe models {', '.join(names)} are not in {', '.join(map(str, candidates))} "
-                "(set TEACHBOX_MODEL_MIRROR)")
-
-
 def poses_dev() -> Path:
-    path = Path(os.environ.get("TEACHBOX_POSES") or REPO.parent / "shared" / "data" / "poses-dev")
-    if not all((path / name).is_dir() for name in POSES):
-        pytest.skip(f"the yoga pictures ({', '.join(POSES)}) are not in {path} (set TEACHBOX_POSES)")
-    return path
+    return shared_data("poses-dev", "TEACHBOX_POSES", POSES, f"the yoga pictures ({', '.join(POSES)})")
 
 
 def load(path: Path) -> Image.Image:
