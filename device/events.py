@@ -294,7 +294,7 @@ class EventLog:
                     rows -= db.execute(
                         "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC "
                         "LIMIT 1 OFFSET ?)", (self.max_events,)).rowcount
-        except (OSError, sqlite3.Error) as exc:
+        except Exception as exc:  # a full card, I/O, anything: the thread lives on and tries again
             self._failed(f"could not write to the event log {self.path}: {exc}")
             return False
         last = work[-1][0]
