@@ -292,6 +292,8 @@ def _build_action(where: str, values: Any) -> Action:
         raise ConfigError(f"{where} must be a table (gpio = ..., mode = ...), not {values!r}")
     for key in values:
         if key not in _ACTION_KEYS:
+            if key == "pin":  # too unlike "gpio" for difflib
+                raise ConfigError(f"{where} unknown key 'pin'. Did you mean 'gpio' (the BCM pin)?")
             raise ConfigError(f"{where} {_unknown('key', key, _ACTION_KEYS)}")
     for key in ("gpio", "mode"):
         if key not in values:
