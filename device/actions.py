@@ -137,8 +137,12 @@ class RulesOutput:
         self._clock = clock
 
     def update(self, result) -> None:
-        """``observer.update(result)`` with a :class:`device.loop.FrameResult`."""
-        self._send(self.engine.update(result.answer, None, result.confidence, self._clock()))
+        """``observer.update(result)`` with a :class:`device.loop.FrameResult`.
+
+        While the camera is offline (no frame) nothing is seen: the answer still shown matches no rule.
+        """
+        answer = result.answer if result.frame is not None else None
+        self._send(self.engine.update(answer, None, result.confidence, self._clock()))
 
     def _send(self, events: Tuple[RuleEvent, ...]) -> None:
         for event in events:

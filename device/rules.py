@@ -128,12 +128,13 @@ class RuleEngine:
             folded = self._folds[name] = name.strip().casefold()
         return folded
 
-    def update(self, answer: Union[str, int], class_id: Optional[int], confidence: float,
+    def update(self, answer: Union[str, int, None], class_id: Optional[int], confidence: float,
                now: float) -> Tuple[RuleEvent, ...]:
         """The events of one frame (usually none: then the shared empty tuple :data:`NO_EVENTS`).
 
         ``answer`` is the answer state ("ok", "unknown", "nothing-learned", "absent") with ``class_id``
-        the class when "ok"; a ``FrameResult.answer`` (a class id, or a state) is taken as well.
+        the class when "ok"; a ``FrameResult.answer`` (a class id, or a state) is taken as well.  Any
+        other answer (``None``: the camera is offline) matches no rule.
         """
         if isinstance(answer, int) and not isinstance(answer, bool):
             answer, class_id = AnswerState.OK.value, answer

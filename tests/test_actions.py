@@ -14,6 +14,9 @@ from device.errors import PanelError
 from device.rules import END, START, Action, Rule, RuleEngine, RuleEvent
 
 
+FRAME = object()  # a camera frame (None: the camera is offline)
+
+
 def start(rule, t=0.0):
     return RuleEvent(rule, START, "cat", 0, 0.9, t)
 
@@ -66,7 +69,7 @@ def test_on_stays_on_until_the_end_event(factory):
 
     def frames(answer, seconds, confidence=0.9):
         for _ in range(round(seconds * 10)):
-            output.update(SimpleNamespace(answer=answer, confidence=confidence))
+            output.update(SimpleNamespace(frame=FRAME, answer=answer, confidence=confidence))
             clock.t = round(clock.t + 0.1, 6)
 
     frames(0, 0.2)
@@ -182,9 +185,23 @@ def test_rules_output_sends_every_event_to_every_consumer_and_ends_on_close(fact
     engine = RuleEngine([Rule("s", "absent", hold=0.0, then=(Action(17, "on"),))])
     actions = GpioActions(engine.rules, factory)
     output = RulesOutput(engine, [Broken(), actions, log], clock=clock)
-    output.update(SimpleNamespace(answer="absent", confidence=0.0))
+    output.update(SimpleNamespace(frame=FRAME, answer="absent", confidence=0.0))
     assert [(e.kind, e.time) for e in log.events] == [(START, 100.0)] and factory.pin(17).state
     clock.t = 101.0
     output.close()
     assert [(e.kind, e.time) for e in log.events] == [(START, 100.0), (END, 101.0)] and log.closed
     assert actions.outputs == {}
+
+
+def test_while_the_camera_is_offline_nothing_is_seen(factory):
+    """The loop keeps showing the last answer while the camera is offline: it matches no rule."""
+    clock = Clock(0.0)
+    engine = RuleEngine([Rule("s", "unknown", hold=0.0, until=0.5, then=(Action(17, "on"),))])
+    output = RulesOutput(engine, [GpioActions(engine.rules, factory)], clock=clock)
+    output.update(SimpleNamespace(frame=FRAME, answer="unknown", confidence=0.0))
+    assert factory.pin(17).state
+    for t in (0.1, 0.3, 0.6):
+        clock.t = t
+        output.update(SimpleNamespace(frame=None, answer="unknown", confidence=0.0))
+    assert not factory.pin(17).state
+    output.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from conftest import REPO
 
 from device.config import ConfigError, config_from_mapping, load_config
 from device.rules import END, NO_EVENTS, START, Action, Rule, RuleEngine, RuleEvent
@@ -247,3 +251,13 @@ def test_a_pin_shared_with_one_mode_is_fine_and_the_panel_is_checked_when_overri
     assert [rule.then[0].gpio for rule in config.rules] == [17, 17]
     with pytest.raises(ConfigError, match="GPIO17 is the panel's status_led"):
         config.override("panel", status_led=17)
+
+
+def test_the_readmes_rules_example_loads():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Rules", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    (rule,) = config_from_mapping(tomllib.loads(example)).rules
+    assert (rule.name, rule.when, rule.confidence, rule.hold, rule.cooldown, rule.until) == \
+        ("cat flap", "cat", 0.8, 0.5, 10.0, 2.0)
+    assert rule.then == (Action(17, "pulse", ms=500),) and rule.ended == (Action(18, "servo", angle=-90.0),)
