@@ -16,6 +16,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from .errors import ConfigError
 from .head import MAX_CLASSES, MIN_CLASSES
 from .models import DEFAULT_MODEL
+from .rules import MODES, SPECIAL_ANSWERS, Action, Rule
 
 import tomllib
 
@@ -130,6 +131,7 @@ class Config:
     panel: PanelConfig = field(default_factory=PanelConfig)
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    rules: Tuple[Rule, ...] = ()  # the [[rules]] tables (device.rules), checked against [panel]'s pins
 
     # -- derived paths --------------------------------------------------------------
     @property
@@ -172,10 +174,12 @@ class Config:
             return self
         current = dataclasses.asdict(getattr(self, section))
         current.update(values)
-        return dataclasses.replace(self, **{section: _build_section(section, current)})
+        changed = dataclasses.replace(self, **{section: _build_section(section, current)})
+        _check_rule_pins(changed.rules, changed.panel)
+        return changed
 
 
-_SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
+_SECTIONS = {f.name: f.default_factory for f in fields(Config) if f.name != "rules"}  # type: ignore[misc]
 _CHOICES = {("log", "level"): ("debug", "info", "warning", "error"), ("panel", "gpio"): ("auto", "mock", "off"),
             ("head", "kind"): ("centroid", "metric", "knn"), ("source", "kind"): ("", "picture", "hand", "face", "pose")}
 _RANGES = {
@@ -250,14 +254,144 @@ def _build_section(section: str, values: Mapping[str, Any]):
 
 
 def config_from_mapping(data: Mapping[str, Any]) -> Config:
-    sections = {}
+    sections: Dict[str, Any] = {}
     for section, values in data.items():
+        if section == "rules":
+            sections["rules"] = _build_rules(values)
+            continue
         if section not in _SECTIONS:
-            raise _unknown("section", section, _SECTIONS)
+            raise _unknown("section", section, [*_SECTIONS, "rules"])
         if not isinstance(values, Mapping):
             raise ConfigError(f"[{section}] must be a table of keys, not {values!r}")
         sections[section] = _build_section(section, values)
-    return Config(**sections)
+    config = Config(**sections)
+    _check_rule_pins(config.rules, config.panel)
+    return config
+
+
+# -- [[rules]] (device.rules) ------------------------------------------------------------------
+
+_RULE_KEYS = {"name": None, "when": None, "confidence": (0.0, 1.0), "hold": (0.0, 3600.0),
+              "cooldown": (0.0, 86400.0), "until": (0.0, 3600.0), "then": None, "ended": None}
+_ACTION_KEYS = {"gpio": None, "mode": None, "ms": (1, 600_000), "angle": (-90.0, 90.0), "value": (0.0, 1.0)}
+_MODE_KEYS = {"on": (), "pulse": ("ms",), "servo": ("angle",), "pwm": ("value",)}
+_FREE_GPIO = (2, 27)  # GPIO0/1 are the HAT EEPROM's ID_SD/ID_SC
+
+
+def _number(where: str, value: Any, bounds: Tuple[float, float], integer: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int,) if integer else (int, float)):
+        raise ConfigError(f"{where} = {value!r} must be {'an integer' if integer else 'a number'}")
+    low, high = bounds
+    if not low <= value <= high:
+        raise ConfigError(f"{where} = {value!r} must be between {low:g} and {high:g}")
+    return value if integer else float(value)
+
+
+def _build_action(where: str, values: Any) -> Action:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where} must be a table (gpio = ..., mode = ...), not {values!r}")
+    for key in values:
+        if key not in _ACTION_KEYS:
+            if key == "pin":  # too unlike "gpio" for difflib
+                raise ConfigError(f"{where} unknown key 'pin'. Did you mean 'gpio' (the BCM pin)?")
+            raise ConfigError(f"{where} {_unknown('key', key, _ACTION_KEYS)}")
+    for key in ("gpio", "mode"):
+        if key not in values:
+            raise ConfigError(f"{where} needs {key} = ...")
+    mode = values["mode"]
+    if mode not in MODES:
+        raise ConfigError(f"{where} mode = {mode!r} must be one of {', '.join(MODES)}")
+    gpio = _number(f"{where} gpio", values["gpio"], (0, 27), integer=True)
+    if not _FREE_GPIO[0] <= gpio:
+        raise ConfigError(f"{where} gpio = {gpio}: GPIO{gpio} is the HAT EEPROM's, use one of GPIO2 to GPIO27")
+    checked: Dict[str, Any] = {"gpio": gpio, "mode": mode}
+    for key in ("ms", "angle", "value"):
+        if key in values:
+            if key not in _MODE_KEYS[mode]:
+                owner = next(m for m, keys in _MODE_KEYS.items() if key in keys)
+                raise ConfigError(f"{where} {key} is for mode = {owner!r}, not {mode!r}")
+            checked[key] = _number(f"{where} {key}", values[key], _ACTION_KEYS[key], integer=key == "ms")
+    for key in _MODE_KEYS[mode]:
+        if key not in checked and key != "ms":
+            raise ConfigError(f"{where} mode = {mode!r} needs {key} = ...")
+    return Action(**checked)
+
+
+def _rule_where(index: int, name: str) -> str:
+    return f'[[rules]] #{index} "{name}":'
+
+
+def _build_rule(index: int, values: Any) -> Rule:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"[[rules]] #{index} must be a table, not {values!r}")
+    name = values.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"[[rules]] #{index} needs name = \"...\" (a text naming the rule)")
+    where = _rule_where(index, name)
+    for key in values:
+        if key not in _RULE_KEYS:
+            raise ConfigError(f"{where} {_unknown('key', key, _RULE_KEYS)}")
+    if "when" not in values:
+        raise ConfigError(f"{where} needs when = a class name, a class number, \"unknown\" or \"absent\"")
+    when = values["when"]
+    if isinstance(when, str):
+        if not when.strip():
+            raise ConfigError(f"{where} when is empty: give a class name, \"unknown\" or \"absent\"")
+        if when.strip().casefold() == "nothing-learned":
+            raise ConfigError(f"{where} when = {when!r} cannot be a rule (the box is only empty before teaching); "
+                              "did you mean \"absent\" (nothing in view)?")
+    elif isinstance(when, int) and not isinstance(when, bool):
+        _number(f"{where} when", when, (0, MAX_CLASSES - 1), integer=True)
+    else:
+        raise ConfigError(f"{where} when = {when!r} must be a class name or number, \"unknown\" or \"absent\"")
+    checked: Dict[str, Any] = {"name": name, "when": when}
+    if "confidence" in values and isinstance(when, str) and when.strip().casefold() in SPECIAL_ANSWERS:
+        raise ConfigError(f"{where} confidence is for a class; when = {when!r} has none (take it out)")
+    for key in ("confidence", "hold", "cooldown", "until"):
+        if key in values:
+            checked[key] = _number(f"{where} {key}", values[key], _RULE_KEYS[key])
+    for key in ("then", "ended"):
+        actions = values.get(key, [])
+        if not isinstance(actions, list):
+            raise ConfigError(f"{where} {key} must be [[rules.{key}]] tables, not {actions!r}")
+        checked[key] = tuple(_build_action(f"{where} [[rules.{key}]] #{i}", action)
+                             for i, action in enumerate(actions, 1))
+    return Rule(**checked)
+
+
+def _build_rules(values: Any) -> Tuple[Rule, ...]:
+    if not isinstance(values, list):
+        raise ConfigError(f"rules must be [[rules]] tables, not {values!r}")
+    rules = tuple(_build_rule(i, rule) for i, rule in enumerate(values, 1))
+    seen: Dict[str, int] = {}
+    modes: Dict[int, Tuple[str, str]] = {}
+    for i, rule in enumerate(rules, 1):
+        where = _rule_where(i, rule.name)
+        if rule.name in seen:
+            raise ConfigError(f"{where} the name is taken by [[rules]] #{seen[rule.name]}; give every rule its own")
+        seen[rule.name] = i
+        for action in (*rule.then, *rule.ended):
+            mode, by = modes.setdefault(action.gpio, (action.mode, where.rstrip(":")))
+            if mode != action.mode:
+                raise ConfigError(f"{where} GPIO{action.gpio} is mode = {action.mode!r} here but {mode!r} in "
+                                  f"{by}; a pin has one mode")
+    return rules
+
+
+def _check_rule_pins(rules: Tuple[Rule, ...], panel: "PanelConfig") -> None:
+    if not rules:
+        return
+    uses = {f"class_buttons[{i}]": pin for i, pin in enumerate(panel.class_buttons)}
+    uses.update({f"class_leds[{i}]": pin for i, pin in enumerate(panel.class_leds)})
+    uses["function_button"] = panel.function_button
+    if panel.status_led >= 0:
+        uses["status_led"] = panel.status_led
+    by_pin = {pin: use for use, pin in uses.items()}
+    for i, rule in enumerate(rules, 1):
+        for action in (*rule.then, *rule.ended):
+            if action.gpio in by_pin:
+                raise ConfigError(f"{_rule_where(i, rule.name)} GPIO{action.gpio} is the panel's "
+                                  f"{by_pin[action.gpio]} ([panel]); use a free pin")
 
 
 def load_config(path: Optional[Path]) -> Config:
