@@ -14,13 +14,16 @@ from .camera import (Camera, CameraSupervisor, SyntheticCamera, is_raspberry_pi,
                      pi_camera_available)
 from .config import Config
 from .doubtful import DoubtfulOutput
+from .actions import GpioActions, RulesOutput
 from .atomic import atomic_file
+from .events import EventLog
 from .embedder import Embedder
 from .inbox import DoubtfulInbox
 from .keeper import MODEL_CHOICE_KEY, ExampleKeeper
 from .models import embedding_models
 from .fitter import Fitter
 from .reembed import ModelSwitcher
+from .rules import RuleEngine
 from .library import Caps, ExampleLibrary
 from .loop import LogOutput, TeachLoop
 from .notify import SystemdOutput
@@ -200,15 +203,32 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
                                         remember=lambda source: remember_source(config, source),
                                         pinned=("the config file sets [source] kind, so what the box looks at "
                                                 "is changed there" if config.source.kind else None))}
-    if config.panel.gpio == "off":
+    factory = None if config.panel.gpio == "off" else pin_factory or make_pin_factory(config.panel.gpio,
+                                                                                        simulate=simulate)
+    add_rules(config, loop, factory)
+    if factory is None:
         return Box(loop, **services)
     pairing = PairingBroker(len(config.panel.class_buttons), clock=clock)
-    factory = pin_factory or make_pin_factory(config.panel.gpio, simulate=simulate)
     panel = Panel(loop, config.panel, pin_factory=factory, pairing=pairing, clock=clock)
     loop.add_input(panel)
     loop.add_observer(panel)
     log.info("front panel: %s", panel.describe())
     return Box(loop, panel=panel, pairing=pairing, **services)
+
+
+def add_rules(config: Config, loop: TeachLoop, factory) -> None:
+    """The ``[[rules]]``: their GPIO outputs and the event log, fed by an observer of the loop (none without rules)."""
+    if not config.rules:
+        return
+    consumers = []
+    if any(rule.then or rule.ended for rule in config.rules):
+        if factory is None:
+            log.warning("[panel] gpio = \"off\": the rules' GPIO outputs are not driven (their events are logged)")
+        else:
+            consumers.append(GpioActions(config.rules, factory))
+    consumers.append(EventLog(config.state_dir))
+    loop.add_observer(RulesOutput(RuleEngine(config.rules, names=lambda: loop.head.names), consumers))
+    log.info("rules: %s", ", ".join(rule.name for rule in config.rules))
 
 
 def start_fitter(config: Config, keeper: ExampleKeeper, loop: TeachLoop) -> Optional[Fitter]:

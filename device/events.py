@@ -233,6 +233,10 @@ class EventLog:
                 self._wake.wait(min(left, 0.5))
             return True
 
+    def apply(self, event) -> None:
+        """A consumer of rule events (:class:`device.actions.RulesOutput`): record it."""
+        self.record(event)
+
     def close(self, timeout: float = 5.0) -> bool:
         """Write what is queued (one more try if writing failed) and stop; ``False`` if some could not be written.
 
