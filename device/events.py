@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Deque, Dict, List, Mapping, Optional, Tuple
 
 from .atomic import fsync_dir
+from .library import database_problem
 
 log = logging.getLogger(__name__)
 
@@ -428,19 +429,4 @@ class EventLog:
 
 def _problem(path: Path) -> Optional[str]:
     """What is wrong with the event log at ``path``, or ``None`` if it is sound and ours."""
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        return str(exc)
-    try:
-        result = db.execute("PRAGMA quick_check").fetchone()[0]
-        if result != "ok":
-            return f"integrity check: {result}"
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            return f"made by a newer teachbox (schema {version}; this one reads {SCHEMA_VERSION})"
-        return None
-    except sqlite3.Error as exc:
-        return str(exc)
-    finally:
-        db.close()
+    return database_problem(path, SCHEMA_VERSION)

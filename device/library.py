@@ -192,22 +192,7 @@ class ExampleLibrary:
     @staticmethod
     def _problem(path: Path) -> Optional[str]:
         """What is wrong with the database at ``path``, or ``None`` if it is sound and ours."""
-        try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        except sqlite3.Error as exc:
-            return str(exc)
-        try:
-            result = db.execute("PRAGMA quick_check").fetchone()[0]
-            if result != "ok":
-                return f"integrity check: {result}"
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                return f"made by a newer teachbox (schema {version}; this one reads {SCHEMA_VERSION})"
-            return None
-        except sqlite3.Error as exc:
-            return str(exc)
-        finally:
-            db.close()
+        return database_problem(path, SCHEMA_VERSION)
 
     def _set_aside(self, why: str) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -577,6 +562,26 @@ def _take_ownership(directory: Path) -> int:
 
 def _size(n: int) -> str:
     return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{n / 1024:.0f} KB"
+
+
+def database_problem(path: Path, schema_version: int) -> Optional[str]:
+    """What is wrong with the SQLite file at ``path`` (``quick_check``, a newer schema), or ``None``."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return str(exc)
+    try:
+        result = db.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            return f"integrity check: {result}"
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > schema_version:
+            return f"made by a newer teachbox (schema {version}; this one reads {schema_version})"
+        return None
+    except sqlite3.Error as exc:
+        return str(exc)
+    finally:
+        db.close()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
