@@ -33,7 +33,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -42,8 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Deque, Dict, List, Mapping, Optional, Tuple
 
-from .atomic import fsync_dir
-from .library import database_problem
+from .library import database_problem, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -351,18 +349,7 @@ class EventLog:
         return db
 
     def _set_aside(self) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{DB_NAME}.damaged-{stamp}")
-        number = 1
-        while aside.exists():
-            number += 1
-            aside = self.path.with_name(f"{DB_NAME}.damaged-{stamp}-{number}")
-        for suffix in ("", "-wal", "-shm"):
-            source = Path(str(self.path) + suffix)
-            if source.exists():
-                os.replace(source, Path(str(aside) + suffix))
-        fsync_dir(self.directory)
-        return aside
+        return set_aside(self.path)
 
     # -- reading (any thread, a read-only connection of its own) ----------------------------------
     def _reader(self) -> Optional[sqlite3.Connection]:

@@ -195,14 +195,7 @@ class ExampleLibrary:
         return database_problem(path, SCHEMA_VERSION)
 
     def _set_aside(self, why: str) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{DB_NAME}.damaged-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            source = Path(str(self.path) + suffix)
-            if source.exists():
-                os.replace(source, Path(str(aside) + suffix))
-        fsync_dir(self.directory)
-        return aside
+        return set_aside(self.path)
 
     def reader(self) -> sqlite3.Connection:
         """A read-only connection for another thread (the page); close it when done."""
@@ -562,6 +555,22 @@ def _take_ownership(directory: Path) -> int:
 
 def _size(n: int) -> str:
     return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{n / 1024:.0f} KB"
+
+
+def set_aside(path: Path) -> Path:
+    """Move a damaged SQLite file (and its -wal and -shm) to ``<name>.damaged-<time>``, never over another."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{number}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(path) + suffix)
+        if source.exists():
+            os.replace(source, Path(str(aside) + suffix))
+    fsync_dir(path.parent)
+    return aside
 
 
 def database_problem(path: Path, schema_version: int) -> Optional[str]:
