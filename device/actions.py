@@ -19,13 +19,12 @@ is injected (the panel's: real pins on a Pi, ``MockFactory(pin_class=MockPWMPin)
 from __future__ import annotations
 
 import logging
-import time
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Sequence, Tuple
 
 from gpiozero import AngularServo, DigitalOutputDevice, PWMOutputDevice
 
 from .errors import PanelError
-from .rules import END, START, Action, Rule, RuleEngine, RuleEvent
+from .rules import END, START, Action, Rule, RuleEvent
 
 log = logging.getLogger(__name__)
 
@@ -121,47 +120,4 @@ class GpioActions:
         self.outputs = {}
 
 
-class RulesOutput:
-    """A loop observer: the rule engine on every frame, its events to every consumer (``apply(event)``).
-
-    :param engine: a :class:`~device.rules.RuleEngine`.
-    :param consumers: objects with ``apply(event)`` (and optionally ``close()``): :class:`GpioActions`,
-        the event log, ... Each must return quickly; one that raises is logged and the others still run.
-    :param clock: monotonic seconds (tests pass their own).
-    """
-
-    def __init__(self, engine: RuleEngine, consumers: Iterable[object] = (),
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.engine = engine
-        self.consumers: List[object] = list(consumers)
-        self._clock = clock
-
-    def update(self, result) -> None:
-        """``observer.update(result)`` with a :class:`device.loop.FrameResult`.
-
-        While the camera is offline (no frame) nothing is seen: the answer still shown matches no rule.
-        """
-        answer = result.answer if result.frame is not None else None
-        self._send(self.engine.update(answer, None, result.confidence, self._clock()))
-
-    def _send(self, events: Tuple[RuleEvent, ...]) -> None:
-        for event in events:
-            for consumer in self.consumers:
-                try:
-                    consumer.apply(event)
-                except Exception:
-                    log.exception("rule output %r failed on %s", consumer, event)
-
-    def close(self, now: Optional[float] = None) -> None:
-        """End the active rules (their end events go out: an ``on`` pin goes low), then close the consumers."""
-        self._send(self.engine.end_all(self._clock() if now is None else now))
-        for consumer in self.consumers:
-            close = getattr(consumer, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    log.exception("closing rule output %r failed", consumer)
-
-
-__all__ = ["GpioActions", "RulesOutput", "END", "START"]
+__all__ = ["GpioActions", "END", "START"]

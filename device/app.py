@@ -12,9 +12,9 @@ from .box import Box
 from .bursts import BurstTeacher
 from .camera import (Camera, CameraSupervisor, SyntheticCamera, is_raspberry_pi, make_camera,
                      pi_camera_available)
-from .config import Config
+from .config import Config, rule_to_mapping, rules_from_list
 from .doubtful import DoubtfulOutput
-from .actions import GpioActions, RulesOutput
+from .actions import GpioActions
 from .atomic import atomic_file
 from .events import EventLog
 from .embedder import Embedder
@@ -23,7 +23,8 @@ from .keeper import MODEL_CHOICE_KEY, ExampleKeeper
 from .models import embedding_models
 from .fitter import Fitter
 from .reembed import ModelSwitcher
-from .rules import RuleEngine
+from .outputs import EventsOutput, load_phone_rules, save_phone_rules
+from .rules import AnswerEvents
 from .library import Caps, ExampleLibrary
 from .loop import LogOutput, TeachLoop
 from .notify import SystemdOutput
@@ -205,30 +206,72 @@ def build_box(config: Config, *, simulate: bool = False, camera: Optional[Camera
                                                 "is changed there" if config.source.kind else None))}
     factory = None if config.panel.gpio == "off" else pin_factory or make_pin_factory(config.panel.gpio,
                                                                                         simulate=simulate)
-    add_rules(config, loop, factory)
+    services["outputs"] = outputs = add_outputs(config, loop, factory)
+    services["rules"] = rules_service(config)
+    services["name"] = config.box_name
     if factory is None:
-        return Box(loop, **services)
-    pairing = PairingBroker(len(config.panel.class_buttons), clock=clock)
-    panel = Panel(loop, config.panel, pin_factory=factory, pairing=pairing, clock=clock)
-    loop.add_input(panel)
-    loop.add_observer(panel)
-    log.info("front panel: %s", panel.describe())
-    return Box(loop, panel=panel, pairing=pairing, **services)
+        box = Box(loop, **services)
+    else:
+        pairing = PairingBroker(len(config.panel.class_buttons), clock=clock)
+        panel = Panel(loop, config.panel, pin_factory=factory, pairing=pairing, clock=clock)
+        loop.add_input(panel)
+        loop.add_observer(panel)
+        log.info("front panel: %s", panel.describe())
+        box = Box(loop, panel=panel, pairing=pairing, **services)
+    add_network_outputs(config, box, outputs)
+    return box
 
 
-def add_rules(config: Config, loop: TeachLoop, factory) -> None:
-    """The ``[[rules]]``: their GPIO outputs and the event log, fed by an observer of the loop (none without rules)."""
-    if not config.rules:
-        return
-    consumers = []
-    if any(rule.then or rule.ended for rule in config.rules):
-        if factory is None:
-            log.warning("[panel] gpio = \"off\": the rules' GPIO outputs are not driven (their events are logged)")
-        else:
-            consumers.append(GpioActions(config.rules, factory))
-    consumers.append(EventLog(config.state_dir))
-    loop.add_observer(RulesOutput(RuleEngine(config.rules, names=lambda: loop.head.names), consumers))
-    log.info("rules: %s", ", ".join(rule.name for rule in config.rules))
+def starting_rules(config: Config) -> tuple:
+    """The config's ``[[rules]]``; without any, those set on the page (``rules.json``)."""
+    if config.rules:
+        return config.rules
+    return load_phone_rules(config.state_dir, lambda tables: rules_from_list(tables, config.panel))
+
+
+@dataclass(frozen=True)
+class RulesService:
+    """How the box checks and keeps the rules set on the page (given to :class:`~device.box.Box`)."""
+
+    check: Callable[[object], tuple]  # a list of [[rules]] tables -> rules (raises ConfigError)
+    save: Callable[[list], None]  # keep the checked tables (rules.json)
+    to_table: Callable[[object], dict]  # a rule -> its [[rules]] table
+    pinned: Optional[str] = None  # why the page may not change them, if it may not
+
+
+def rules_service(config: Config) -> RulesService:
+    return RulesService(check=lambda tables: rules_from_list(tables, config.panel),
+                        save=lambda tables: save_phone_rules(config.state_dir, tables), to_table=rule_to_mapping,
+                        pinned=("the config file sets [[rules]], so the rules are changed there"
+                                if config.rules else None))
+
+
+def add_outputs(config: Config, loop: TeachLoop, factory) -> EventsOutput:
+    """Rules (GPIO, sound), answer events and the event log: one observer of the loop."""
+    names = lambda: loop.head.names  # noqa: E731
+
+    def rule_outputs(rules) -> list:
+        outputs: list = []
+        if any(rule.then or rule.ended for rule in rules):
+            if factory is None:
+                log.warning("[panel] gpio = \"off\": the rules' GPIO outputs are not driven (their events are logged)")
+            else:
+                outputs.append(GpioActions(rules, factory))
+        return outputs
+
+    rules = starting_rules(config)
+    events = config.events
+    answers = AnswerEvents(confidence=events.confidence, hold=events.hold, until=events.until, names=names)
+    output = EventsOutput(rules, names=names, answers=answers, make_rule_outputs=rule_outputs,
+                          event_log=EventLog(config.state_dir), log_answers=events.log_answers)
+    loop.add_observer(output)
+    if rules:
+        log.info("rules: %s", ", ".join(rule.name for rule in rules))
+    return output
+
+
+def add_network_outputs(config: Config, box: Box, outputs: EventsOutput) -> None:
+    """MQTT and the webhook, fed with every event (and MQTT with the answer of every frame)."""
 
 
 def start_fitter(config: Config, keeper: ExampleKeeper, loop: TeachLoop) -> Optional[Fitter]:

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import ForeignStateError, ModelError, PanelError, StateError, TeachboxError
+from .errors import ConfigError, ForeignStateError, ModelError, PanelError, StateError, TeachboxError
 from .head import validate_class_name
 from .inbox import DoubtfulFrame, DoubtfulInbox, FrameGoneError
 from .library import ExampleInfo, LibraryReader
@@ -28,6 +28,7 @@ from .models import MODELS, embedding_models, fetch_command
 from .quality import QualityReport, assess
 from .reembed import ModelSwitcher, SwitchProgress
 from .sources import SOURCES, THING, source_of_model
+from .events import event_json
 from .exchange import ExportContents, decode_export, encode_export, looks_like_export
 from .learned import export_contents
 from .library import LibraryFull, NewExample
@@ -89,6 +90,19 @@ class SwitchRefused(TeachboxError, ValueError):
     """The model (or source) cannot be switched to (the message says why); nothing was changed."""
 
 
+class RulesRefused(TeachboxError, ValueError):
+    """The rules cannot be set (the message says why: set in the config file, a bad key or pin); nothing changed."""
+
+
+@dataclass(frozen=True)
+class RulesView:
+    """The rules the box runs, as ``[[rules]]`` tables; ``pinned``: why the page may not change them."""
+
+    tables: Tuple[dict, ...]
+    active: Tuple[str, ...]  # names of the rules on now
+    pinned: Optional[str]
+
+
 @dataclass(frozen=True)
 class SourceChoice:
     """Something the box can look at; each keeps its own classes and examples."""
@@ -135,8 +149,13 @@ class Box:
                  pairing: Optional[PairingBroker] = None, inbox: Optional[DoubtfulInbox] = None,
                  switcher: Optional[ModelSwitcher] = None, model_dirs: Sequence[Path] = (),
                  model_pinned: Optional[str] = None, load_model: Optional[Callable[[Path], object]] = None,
-                 clock: Callable[[], float] = time.monotonic, fitter=None, sources=None) -> None:
+                 clock: Callable[[], float] = time.monotonic, fitter=None, sources=None, outputs=None,
+                 rules=None, name: str = "teachbox") -> None:
         self.loop = loop
+        self.name = name  # [box] name: tells boxes apart (page title, MQTT, mDNS)
+        self.outputs = outputs  # device.outputs.EventsOutput: rules, events, MQTT, webhook (or None)
+        self._rules = rules  # device.app.RulesService: check and keep the page's rules (or None)
+        self._rules_lock = threading.Lock()
         self.panel = panel
         self.pairing = pairing
         self.inbox = inbox
@@ -172,7 +191,7 @@ class Box:
         """Store what is left, release the camera, the outputs and the pins; ``False`` if some was lost."""
         if self.fitter is not None:
             self.fitter.close()
-        stored = self.loop.close()
+        stored = self.loop.close()  # closes the observers: the outputs too
         if self._reader is not None:
             self._reader.close()
         if self.panel is not None:
@@ -182,6 +201,63 @@ class Box:
     def add_observer(self, observer) -> None:
         """``observer.update(result)`` after every frame (it must return quickly)."""
         self.loop.add_observer(observer)
+
+    # -- rules and events -------------------------------------------------------------------
+    def rules(self) -> RulesView:
+        """The rules the box runs now."""
+        if self.outputs is None or self._rules is None:
+            return RulesView((), (), "this box runs no rules")
+        engine = self.outputs.engine
+        return RulesView(tuple(self._rules.to_table(rule) for rule in engine.rules), engine.active,
+                         self._rules.pinned)
+
+    def set_rules(self, tables: object) -> RulesView:
+        """Run the rules given as ``[[rules]]`` tables (a list of mappings) from now on, and keep them.
+
+        :raises RulesRefused: the config file sets the rules, or a table is wrong (the message names the
+            rule and key, as for the config file), or a pin cannot be claimed; nothing was changed then.
+        :raises StateError: they could not be kept on disk (they still run until the box restarts).
+        """
+        if self.outputs is None or self._rules is None:
+            raise RulesRefused("this box runs no rules")
+        if self._rules.pinned:
+            raise RulesRefused(self._rules.pinned)
+        try:
+            rules = self._rules.check(tables)
+        except ConfigError as exc:
+            raise RulesRefused(str(exc)) from None
+        with self._rules_lock:
+            try:
+                self.outputs.set_rules(rules)
+            except PanelError as exc:
+                raise RulesRefused(str(exc)) from None
+            try:
+                self._rules.save([self._rules.to_table(rule) for rule in rules])
+            except OSError as exc:
+                raise StateError(f"the rules run but could not be kept for the next start: {exc}") from exc
+        log.info("rules set on the page: %s", ", ".join(rule.name for rule in rules) or "none")
+        return self.rules()
+
+    def events(self, *, limit: int = 50, before: Optional[int] = None) -> List[dict]:
+        """The newest events of the log (rule and answer starts and ends), newest first, as JSON objects."""
+        event_log = self._event_log()
+        if event_log is None:
+            return []
+        if event_log.stats().pending:
+            event_log.flush(timeout=1.0)
+        return [event_json(event) for event in event_log.recent(limit, before)]
+
+    def event_counts(self, bucket: str = "hour", *, offset: float = 0.0, rules: bool = False) -> dict:
+        """How often each answer started per hour or day (see :meth:`device.events.EventLog.counts`)."""
+        event_log = self._event_log()
+        if event_log is None:
+            return {"bucket": bucket, "starts": [], "answers": {}}
+        if event_log.stats().pending:
+            event_log.flush(timeout=1.0)
+        return event_log.counts(bucket, offset=offset, rules=rules)
+
+    def _event_log(self):
+        return None if self.outputs is None else self.outputs.event_log
 
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self) -> BoxSnapshot:

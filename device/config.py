@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
+import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -31,8 +33,20 @@ def default_data_dir() -> Path:
     return Path(base) / "teachbox"
 
 
-def _doc(text: str, default: Any) -> Any:
-    return field(default=default, metadata={"doc": text})
+def host_box_name() -> str:
+    """The machine's host name, to the first dot (``teachbox`` when it has none)."""
+    return socket.gethostname().split(".")[0].strip() or "teachbox"
+
+
+def box_id(name: str) -> str:
+    """``"Class 3 — Cat Flap"`` -> ``"class-3-cat-flap"``: the letters and digits of a name, ``-`` between words."""
+    ident = re.sub(r"[^a-z0-9]+", "-", name.casefold().encode("ascii", "ignore").decode()).strip("-")
+    return ident[:48].strip("-") or "teachbox"
+
+
+def _doc(text: str, default: Any, *, secret: bool = False) -> Any:
+    """A key with its meaning; a ``secret`` one is left out of the repr (logs, tracebacks)."""
+    return field(default=default, repr=not secret, metadata={"doc": text, "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,47 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class BoxConfig:
+    name: str = _doc("this box's name, for telling several apart: the page's title, the MQTT ids and topics, "
+                     "<name>.local on the network; empty = from the machine's host name", "")
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    log_answers: bool = _doc("the event log (and the page's chart) also keeps when each answer starts and ends, "
+                             "not only the rules' events", True)
+    confidence: float = _doc("an answer's start and end (MQTT, webhook, log): at least this confidence ...", 0.6)
+    hold: float = _doc("... shown for this many seconds starts it ...", 0.5)
+    until: float = _doc("... and something else for this many seconds ends it", 1.0)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = _doc("the MQTT broker (e.g. Home Assistant's Mosquitto add-on); empty = MQTT off", "")
+    port: int = _doc("the broker's port (1883; 8883 with tls)", 1883)
+    username: str = _doc("user name at the broker; empty = none", "")
+    password: str = _doc("password at the broker (keep the config file readable by root and teachbox only)", "",
+                         secret=True)
+    tls: bool = _doc("connect with TLS, checking the broker's certificate against the system's CAs", False)
+    base_topic: str = _doc("topics are <base_topic>/<box id>/state, /event, /availability, /command", "teachbox")
+    discovery: bool = _doc("announce the box to Home Assistant (MQTT discovery)", True)
+    discovery_prefix: str = _doc("Home Assistant's discovery prefix", "homeassistant")
+    legacy_discovery: bool = _doc("one discovery topic per entity (Home Assistant before 2024.12) instead of one "
+                                  "for the device", False)
+    commands: bool = _doc("obey commands on <base_topic>/<box id>/command (teach, stop, undo, source); off by "
+                          "default: anyone who may publish there could teach the box", False)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str = _doc("POST every event (JSON) to this http:// or https:// address; empty = off", "")
+    secret: str = _doc("the key of the HMAC-SHA256 signature in the X-Teachbox-Signature header; empty = unsigned",
+                       "", secret=True)
+    timeout: float = _doc("seconds to wait for the receiver", 5.0)
+    retries: int = _doc("tries again this many times (waiting 1, 2, 4 ... s) when it fails", 3)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = _doc("debug, info, warning or error", "info")
 
@@ -130,6 +185,10 @@ class Config:
     teaching: TeachingConfig = field(default_factory=TeachingConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    box: BoxConfig = field(default_factory=BoxConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
     log: LogConfig = field(default_factory=LogConfig)
     rules: Tuple[Rule, ...] = ()  # the [[rules]] tables (device.rules), checked against [panel]'s pins
 
@@ -159,6 +218,16 @@ class Config:
     @property
     def state_dir(self) -> Path:
         return Path(self.storage.state_dir).expanduser() if self.storage.state_dir else default_data_dir() / "state"
+
+    @property
+    def box_name(self) -> str:
+        """``[box] name``, else the machine's host name (``teachbox`` if it has none)."""
+        return self.box.name or host_box_name()
+
+    @property
+    def box_id(self) -> str:
+        """The box's name as an id (MQTT topics and ids): lower case letters, digits and ``-``."""
+        return box_id(self.box_name)
 
     @property
     def threads(self) -> Optional[int]:
@@ -202,7 +271,54 @@ _RANGES = {
     ("panel", "clear_all_time"): (1.5, 60.0),
     ("web", "port"): (0, 65535),
     ("web", "threads"): (2, 64),
+    ("events", "confidence"): (0.0, 1.0),
+    ("events", "hold"): (0.0, 3600.0),
+    ("events", "until"): (0.0, 3600.0),
+    ("mqtt", "port"): (1, 65535),
+    ("webhook", "timeout"): (0.5, 120.0),
+    ("webhook", "retries"): (0, 10),
 }
+
+
+def _box_name_problem(value: str) -> Optional[str]:
+    if len(value) > 40 or (value and not value.strip()) or any(ord(c) < 32 or c in '<>"\\/`' for c in value):
+        return "must be up to 40 letters, digits, spaces or -_.' (it names the box on the page and the network)"
+    if value and box_id(value) == "teachbox" and not any(c.isascii() and c.isalnum() for c in value):
+        return "needs at least one letter or digit of a-z, 0-9 (for the box's id on the network)"
+    return None
+
+
+def _topic_problem(value: str) -> Optional[str]:
+    if not value or value.startswith("/") or value.endswith("/") or any(c in value for c in "+#\0") \
+            or len(value) > 100 or any(ord(c) < 32 for c in value):
+        return "must be an MQTT topic without + # or a leading or trailing / (e.g. \"teachbox\")"
+    return None
+
+
+def _host_problem(value: str) -> Optional[str]:
+    if value and (len(value) > 253 or not all(c.isalnum() or c in ".-_:[]" for c in value)):
+        return "must be a host name or address (e.g. \"homeassistant.local\" or \"192.168.1.10\")"
+    return None
+
+
+def _url_problem(value: str) -> Optional[str]:
+    if not value:
+        return None
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(value)
+        parts.port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(
+            ord(c) < 33 for c in value):
+        return "must be an http:// or https:// address (e.g. \"http://192.168.1.10:1880/teachbox\")"
+    return None
+
+
+_TEXT_CHECKS = {("box", "name"): _box_name_problem, ("mqtt", "base_topic"): _topic_problem,
+                ("mqtt", "discovery_prefix"): _topic_problem, ("mqtt", "host"): _host_problem,
+                ("webhook", "url"): _url_problem}
 
 
 def _unknown(kind: str, name: str, known) -> ConfigError:
@@ -228,6 +344,10 @@ def _check_value(section: str, key: str, value: Any, expected: type) -> Any:
                                                            and value.isdigit() and 6 <= len(value) <= 12):
         raise ConfigError(f"{where} must be 6 to 12 digits (or empty to turn PIN unlock off); a shorter PIN "
                           "could be guessed by anyone on the network")
+    if isinstance(value, str) and (section, key) in _TEXT_CHECKS:
+        problem = _TEXT_CHECKS[(section, key)](value)
+        if problem:
+            raise ConfigError(f"{where} = {value!r} {problem}")
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -272,7 +392,8 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
 # -- [[rules]] (device.rules) ------------------------------------------------------------------
 
 _RULE_KEYS = {"name": None, "when": None, "confidence": (0.0, 1.0), "hold": (0.0, 3600.0),
-              "cooldown": (0.0, 86400.0), "until": (0.0, 3600.0), "then": None, "ended": None}
+              "cooldown": (0.0, 86400.0), "until": (0.0, 3600.0), "then": None, "ended": None,
+              "sound": None}
 _ACTION_KEYS = {"gpio": None, "mode": None, "ms": (1, 600_000), "angle": (-90.0, 90.0), "value": (0.0, 1.0)}
 _MODE_KEYS = {"on": (), "pulse": ("ms",), "servo": ("angle",), "pwm": ("value",)}
 _FREE_GPIO = (2, 27)  # GPIO0/1 are the HAT EEPROM's ID_SD/ID_SC
@@ -350,6 +471,11 @@ def _build_rule(index: int, values: Any) -> Rule:
     for key in ("confidence", "hold", "cooldown", "until"):
         if key in values:
             checked[key] = _number(f"{where} {key}", values[key], _RULE_KEYS[key])
+    if "sound" in values:
+        sound = values["sound"]
+        if not isinstance(sound, str) or any(ord(c) < 32 for c in sound) or len(sound) > 4096:
+            raise ConfigError(f"{where} sound = {sound!r} must be the path of a WAV file (or \"\" for none)")
+        checked["sound"] = sound
     for key in ("then", "ended"):
         actions = values.get(key, [])
         if not isinstance(actions, list):
@@ -392,6 +518,32 @@ def _check_rule_pins(rules: Tuple[Rule, ...], panel: "PanelConfig") -> None:
             if action.gpio in by_pin:
                 raise ConfigError(f"{_rule_where(i, rule.name)} GPIO{action.gpio} is the panel's "
                                   f"{by_pin[action.gpio]} ([panel]); use a free pin")
+
+
+def rules_from_list(values: Any, panel: "PanelConfig") -> Tuple[Rule, ...]:
+    """``[[rules]]`` given as a list of tables (the page, ``rules.json``), checked as in the config file."""
+    rules = _build_rules(values)
+    _check_rule_pins(rules, panel)
+    return rules
+
+
+def rule_to_mapping(rule: Rule) -> Dict[str, Any]:
+    """A rule as its ``[[rules]]`` table (only the keys that matter): ``rules_from_list`` reads it back."""
+    table: Dict[str, Any] = {"name": rule.name, "when": rule.when}
+    defaults = Rule(name="", when="")
+    for key in ("confidence", "hold", "cooldown", "until"):
+        if rule.special is None or key != "confidence":
+            table[key] = getattr(rule, key)
+    if rule.sound != defaults.sound:
+        table["sound"] = rule.sound
+    for key in ("then", "ended"):
+        actions = []
+        for action in getattr(rule, key):
+            item: Dict[str, Any] = {"gpio": action.gpio, "mode": action.mode}
+            item.update({k: getattr(action, k) for k in _MODE_KEYS[action.mode]})
+            actions.append(item)
+        table[key] = actions
+    return table
 
 
 def load_config(path: Optional[Path]) -> Config:

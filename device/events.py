@@ -1,6 +1,7 @@
-"""The event log: every "start" and "end" a rule fired, kept in SQLite (standard library only).
+"""The event log: every "start" and "end" of a rule or an answer, kept in SQLite (standard library only).
 
-A rule event (``device/rules.py``) is a small object with ``rule`` (the rule's name),
+An event (``device/rules.py``) is a small object with ``rule`` (the rule's name, ``""`` for an
+answer's own start and end, ``null`` in JSON),
 ``kind`` (``"start"`` or ``"end"``), ``answer`` (a class name, ``"unknown"`` or
 ``"absent"``), ``class_id`` (or ``None``), ``confidence`` and ``time`` (unix seconds);
 a mapping with those keys works too.  :func:`event_json` is its payload.
@@ -128,10 +129,10 @@ def iso_utc(seconds: float) -> str:
 
 
 def event_json(event) -> Dict[str, object]:
-    """The event's payload (the page, a webhook): ``rule``, ``kind``, ``answer``, ``class_id``,
+    """The event's payload (the page, MQTT, a webhook): ``rule`` (``None``: the answer's own), ``kind``, ``answer``, ``class_id``,
     ``confidence``, ``time`` (ISO-8601 UTC) and ``unix`` (seconds); a :class:`StoredEvent` adds ``id``."""
     moment, rule, kind, answer, class_id, confidence = _row(event)
-    payload: Dict[str, object] = {"rule": rule, "kind": kind, "answer": answer, "class_id": class_id,
+    payload: Dict[str, object] = {"rule": rule or None, "kind": kind, "answer": answer, "class_id": class_id,
                                   "confidence": None if confidence is None else round(confidence, 4),
                                   "time": iso_utc(moment), "unix": round(moment, 3)}
     if isinstance(event, StoredEvent):
@@ -375,8 +376,9 @@ class EventLog:
             db.close()
 
     def counts(self, bucket: str = "hour", since: Optional[float] = None, *,
-               offset: float = 0.0) -> Dict[str, object]:
-        """How many times each answer *started* (a rule's ``"start"`` events) per hour or day, for a chart.
+               offset: float = 0.0, rules: bool = False) -> Dict[str, object]:
+        """How many times each answer *started* per hour or day, for a chart: the answers' own starts,
+        or with ``rules`` the rules' starts (by the answer that started them).
 
         ``since``: unix seconds (default: 24 hours ago for ``"hour"``, 30 days for ``"day"``);
         buckets begin on UTC hours/days shifted by ``offset`` seconds (the viewer's UTC offset,
@@ -403,7 +405,8 @@ class EventLog:
             return {"bucket": bucket, "starts": starts, "answers": answers}
         try:  # times are after 1970, so CAST (towards zero) is floor
             rows = db.execute("SELECT answer, CAST((time + ?) / ? AS INTEGER), COUNT(*) FROM events "
-                              "WHERE kind = 'start' AND time >= ? GROUP BY 1, 2", (offset, size, first)).fetchall()
+                              "WHERE kind = 'start' AND time >= ? AND (rule = '') = ? GROUP BY 1, 2",
+                              (offset, size, first, 0 if rules else 1)).fetchall()
         finally:
             db.close()
         base = math.floor((first + offset) / size)

@@ -57,6 +57,7 @@ class Rule:
     until: float = 1.0
     then: Tuple[Action, ...] = ()
     ended: Tuple[Action, ...] = ()
+    sound: str = ""  # a WAV file played at the start ("" = none)
 
     @property
     def special(self) -> Optional[str]:
@@ -68,12 +69,12 @@ class Rule:
 class RuleEvent:
     """A rule started or ended: what any output (GPIO, log, MQTT, web) consumes."""
 
-    rule: str  # the rule's name
+    rule: str  # the rule's name ("" for an answer's own start and end: :class:`AnswerEvents`)
     kind: str  # START or END
     answer: str  # the class's name then (or "unknown" / "absent")
     class_id: Optional[int]  # None for unknown / absent
     confidence: float  # of the last frame that matched
-    time: float  # the caller's monotonic time of the frame that started / ended it
+    time: float  # the caller's time of the frame that started / ended it (consumers get unix seconds)
 
 
 class _State:
@@ -202,3 +203,89 @@ class RuleEngine:
                 state.since = state.other_since = None
                 events.append(RuleEvent(state.rule.name, END, state.answer, state.matched_id, state.confidence, now))
         return tuple(events) if events else NO_EVENTS
+
+
+ANSWER = ""  # the ``rule`` of an answer's own events
+
+
+class AnswerEvents:
+    """The debounced answer: one ``start`` when an answer settles, one ``end`` when it is gone.
+
+    What MQTT, webhooks and the event log report without any rule: an answer (a class with at least
+    ``confidence``, ``unknown`` or ``absent``) *starts* once shown for ``hold`` seconds (ending the
+    previous one at the same moment) and *ends* once nothing settled has replaced it for ``until``
+    seconds.  Pure like :class:`RuleEngine`; its events have ``rule`` = :data:`ANSWER` (``""``).
+    """
+
+    __slots__ = ("confidence", "hold", "until", "_names", "_current", "_current_id", "_answer", "_pending",
+                 "_pending_since", "_other_since", "_last_confidence")
+
+    def __init__(self, *, confidence: float = 0.6, hold: float = 0.5, until: float = 1.0,
+                 names: Optional[Callable[[], Sequence[str]]] = None) -> None:
+        self.confidence, self.hold, self.until = float(confidence), float(hold), float(until)
+        self._names = names
+        self._current: Optional[object] = None  # the settled answer: a class id or a state, or None
+        self._current_id: Optional[int] = None
+        self._answer = ""
+        self._pending: Optional[object] = None
+        self._pending_since = 0.0
+        self._other_since: Optional[float] = None
+        self._last_confidence = 0.0
+
+    @property
+    def current(self) -> Optional[str]:
+        """The settled answer's name (``"unknown"`` / ``"absent"`` / a class's name), or None."""
+        return self._answer if self._current is not None else None
+
+    def update(self, answer: Union[str, int, None], class_id: Optional[int], confidence: float,
+               now: float) -> Tuple[RuleEvent, ...]:
+        """Like :meth:`RuleEngine.update`: the events of one frame, usually :data:`NO_EVENTS`."""
+        if isinstance(answer, int) and not isinstance(answer, bool):
+            answer, class_id = AnswerState.OK.value, answer
+        if answer == AnswerState.OK and class_id is not None:
+            seen: Optional[object] = class_id if confidence >= self.confidence else None
+        elif answer == AnswerState.UNKNOWN or answer == AnswerState.ABSENT:
+            seen = str(answer.value if isinstance(answer, AnswerState) else answer)
+        else:
+            seen = None
+        if seen is not None and seen == self._current:
+            self._other_since = None
+            self._pending = None
+            self._last_confidence = confidence
+            return NO_EVENTS
+        if self._other_since is None:
+            self._other_since = now
+        if seen != self._pending:
+            self._pending, self._pending_since = seen, now
+        if seen is not None and now - self._pending_since >= self.hold:
+            ended = self._end(now)
+            self._start(seen, confidence, now)
+            started = RuleEvent(ANSWER, START, self._answer, self._current_id, confidence, now)
+            return (ended, started) if ended is not None else (started,)
+        if self._current is not None and now - self._other_since >= self.until:
+            return (self._end(now),)
+        return NO_EVENTS
+
+    def _start(self, seen: object, confidence: float, now: float) -> None:
+        self._current, self._pending, self._other_since = seen, None, None
+        self._last_confidence = confidence
+        if isinstance(seen, int):
+            names = self._names() if self._names is not None else ()
+            self._current_id = seen
+            self._answer = names[seen] if 0 <= seen < len(names) else str(seen)
+        else:
+            self._current_id, self._answer = None, str(seen)
+
+    def _end(self, now: float) -> Optional[RuleEvent]:
+        if self._current is None:
+            return None
+        event = RuleEvent(ANSWER, END, self._answer, self._current_id, self._last_confidence, now)
+        self._current = self._current_id = None
+        self._other_since = None
+        return event
+
+    def end_all(self, now: float) -> Tuple[RuleEvent, ...]:
+        """End the settled answer at once (shutting down): its end event, if any."""
+        event = self._end(now)
+        self._pending = None
+        return NO_EVENTS if event is None else (event,)

@@ -9,9 +9,10 @@ import pytest
 from gpiozero import DigitalOutputDevice
 
 from conftest import Clock
-from device.actions import GpioActions, RulesOutput
+from device.actions import GpioActions
 from device.errors import PanelError
-from device.rules import END, START, Action, Rule, RuleEngine, RuleEvent
+from device.outputs import EventsOutput
+from device.rules import END, START, Action, Rule, RuleEvent
 
 
 FRAME = object()  # a camera frame (None: the camera is offline)
@@ -61,9 +62,10 @@ def test_a_pulse_started_again_restarts(factory):
 def test_on_stays_on_until_the_end_event(factory):
     clock = Clock(0.0)
     names = ["cat", "dog"]
-    engine = RuleEngine([Rule("r", "cat", hold=0.2, until=0.5, then=(Action(17, "on"),))], names=lambda: names)
-    actions = GpioActions(engine.rules, factory)
-    output = RulesOutput(engine, [actions], clock=clock)
+    made = []
+    output = EventsOutput([Rule("r", "cat", hold=0.2, until=0.5, then=(Action(17, "on"),))], names=lambda: names,
+                          clock=clock, make_rule_outputs=lambda rules: made.append(GpioActions(rules, factory)) or made)
+    actions = made[0]
     pin = factory.pin(17)
     pin.clear_states()
 
@@ -182,22 +184,26 @@ def test_rules_output_sends_every_event_to_every_consumer_and_ends_on_close(fact
             raise RuntimeError("down")
 
     clock, log = Clock(100.0), Log()
-    engine = RuleEngine([Rule("s", "absent", hold=0.0, then=(Action(17, "on"),))])
-    actions = GpioActions(engine.rules, factory)
-    output = RulesOutput(engine, [Broken(), actions, log], clock=clock)
+    rules = [Rule("s", "absent", hold=0.0, then=(Action(17, "on"),))]
+    made = []
+    output = EventsOutput(rules, names=lambda: (), clock=clock, wall=lambda: clock.t + 1000,
+                          make_rule_outputs=lambda rules: made.append(GpioActions(rules, factory)) or made[-1:],
+                          consumers=[Broken(), log])
+    actions = made[0]
     output.update(SimpleNamespace(frame=FRAME, answer="absent", confidence=0.0))
-    assert [(e.kind, e.time) for e in log.events] == [(START, 100.0)] and factory.pin(17).state
+    # consumers get unix time (the wall clock), not the loop's monotonic one
+    assert [(e.kind, e.time) for e in log.events] == [(START, 1100.0)] and factory.pin(17).state
     clock.t = 101.0
     output.close()
-    assert [(e.kind, e.time) for e in log.events] == [(START, 100.0), (END, 101.0)] and log.closed
+    assert [(e.kind, e.time) for e in log.events] == [(START, 1100.0), (END, 1101.0)] and log.closed
     assert actions.outputs == {}
 
 
 def test_while_the_camera_is_offline_nothing_is_seen(factory):
     """The loop keeps showing the last answer while the camera is offline: it matches no rule."""
     clock = Clock(0.0)
-    engine = RuleEngine([Rule("s", "unknown", hold=0.0, until=0.5, then=(Action(17, "on"),))])
-    output = RulesOutput(engine, [GpioActions(engine.rules, factory)], clock=clock)
+    output = EventsOutput([Rule("s", "unknown", hold=0.0, until=0.5, then=(Action(17, "on"),))],
+                          names=lambda: (), clock=clock, make_rule_outputs=lambda rules: [GpioActions(rules, factory)])
     output.update(SimpleNamespace(frame=FRAME, answer="unknown", confidence=0.0))
     assert factory.pin(17).state
     for t in (0.1, 0.3, 0.6):

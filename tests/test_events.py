@@ -119,8 +119,10 @@ def test_counts_per_hour_and_day_of_start_events_per_answer(tmp_path):
     for at, kind, answer in [(hour0 + 10, "start", "cup"), (hour0 + 20, "end", "cup"), (hour0 + 30, "start", "cup"),
                              (hour0 + 3600 + 5, "start", "unknown"), (hour0 + 3 * 3600, "start", "cup"),
                              (hour0 + 3 * 3600 + 1, "start", "absent"), (hour0 - 86400, "start", "cup")]:
-        events.record(Event("r", kind, answer, None, 0.5, at))
+        events.record(Event("", kind, answer, None, 0.5, at))  # the answers' own starts and ends
+    events.record(Event("cup rule", "start", "cup", 0, 0.9, hour0 + 40))  # a rule's start counts apart
     assert events.flush()
+    assert events.counts("hour", since=hour0, rules=True)["answers"] == {"cup": [1, 0, 0, 0, 0, 0]}
     chart = events.counts("hour", since=hour0)
     assert chart["bucket"] == "hour"
     assert chart["starts"] == [hour0 + i * 3600 for i in range(6)]  # 22:00 .. 03:00, up to now

@@ -261,3 +261,38 @@ def test_the_readmes_rules_example_loads():
     assert (rule.name, rule.when, rule.confidence, rule.hold, rule.cooldown, rule.until) == \
         ("cat flap", "cat", 0.8, 0.5, 10.0, 2.0)
     assert rule.then == (Action(17, "pulse", ms=500),) and rule.ended == (Action(18, "servo", angle=-90.0),)
+
+
+# -- the debounced answer (no rule): what MQTT, webhooks and the log report ----------------------
+
+def answer_events(frames, **options):
+    """``frames``: (answer, confidence, seconds) runs at 10 frames/s; the events as (kind, answer, time)."""
+    from device.rules import AnswerEvents
+    tracker = AnswerEvents(names=lambda: ["cat", "dog"], **options)
+    out, t = [], 0.0
+    for answer, confidence, seconds in frames:
+        for _ in range(round(seconds * 10)):
+            for e in tracker.update(answer, None, confidence, t):
+                assert e.rule == ""
+                out.append((e.kind, e.answer, round(e.time, 3)))
+            t = round(t + 0.1, 6)
+    return out, tracker
+
+
+def test_an_answer_starts_once_settled_and_the_next_one_ends_it():
+    events, tracker = answer_events([(0, 0.9, 1.0), (1, 0.9, 0.2), (0, 0.9, 0.5), (1, 0.9, 1.0)],
+                                    hold=0.5, until=1.0)
+    # cat settles at 0.5 s; a 0.2 s glimpse of dog changes nothing; dog settles 0.5 s after it began
+    assert events == [("start", "cat", 0.5), ("end", "cat", 2.2), ("start", "dog", 2.2)]
+    assert tracker.current == "dog"
+
+
+def test_an_unsure_answer_ends_it_after_until_and_unknown_and_absent_are_answers_too():
+    events, tracker = answer_events([(0, 0.9, 0.6), (0, 0.3, 1.5), ("absent", 0.0, 0.6), ("unknown", 0.0, 0.6),
+                                     ("nothing-learned", 0.0, 2.0)], hold=0.25, until=0.95, confidence=0.6)
+    # unsure from 0.6 s: cat ends 0.95 s later; unknown replaces absent once settled (0.25 s after 2.7 s);
+    # nothing learned is no answer: unknown ends 0.95 s after it
+    assert events == [("start", "cat", 0.3), ("end", "cat", 1.6), ("start", "absent", 2.4),
+                      ("end", "absent", 3.0), ("start", "unknown", 3.0), ("end", "unknown", 4.3)]
+    assert tracker.current is None
+    assert tracker.end_all(9.0) == ()
