@@ -17,6 +17,7 @@ from .camera import camera_specs_help
 from .config import Config, load_config, render_defaults
 from .atomic import atomic_file
 from .errors import ConfigError, ModelError, ModelMissingError, StateError, TeachboxError
+from .mdns import avahi_service
 from .models import DEFAULT_MODEL, LANDMARK_SOURCES, MIRROR_ENV, MODELS, fetch_hint
 from .sources import SOURCES
 
@@ -130,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
 
     commands.add_parser("default-config", help="print a config file with every key and its default")
+    with_config(commands.add_parser("mdns-service", help="print the avahi service file that announces the page "
+                                                         "under [box] name (the installer writes it)"))
     return parser
 
 
@@ -378,6 +381,11 @@ def _dispatch(args) -> int:
         return 0
     config = _config(args)
     logging.getLogger().setLevel(config.log.level.upper())
+    if args.command == "mdns-service":
+        if not config.web.enabled or config.web.port == 0:
+            raise ConfigError("the page is off or on a random port ([web] enabled / port): nothing to announce")
+        _out(avahi_service(config.box_name, config.web.port))
+        return 0
     handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch, "examples": _examples,
                "export": _export, "import": _import}[args.command]
     try:

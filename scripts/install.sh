@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
 # Install teachbox as a service that starts on boot.
 #
-#   sudo scripts/install.sh [--dry-run] [--mirror DIR] [--no-start] [--root DIR]
+#   sudo scripts/install.sh [--dry-run] [--mirror DIR] [--no-start] [--root DIR] [--name NAME]
 #
 # For Raspberry Pi OS Bookworm (Python 3.11) and Trixie (Python 3.13), 64-bit; plain
 # Debian 12/13 works too (simulated camera and panel).  It installs the apt packages
 # (python3-picamera2 and python3-lgpio where the Raspberry Pi archive has them), a venv
 # with --system-site-packages in /opt/teachbox, the model and the hand/face/pose landmark
 # files (sha256 checked) into /var/lib/teachbox/models, /etc/teachbox/config.toml with
-# commented defaults, and the systemd unit, then starts it and prints the page's address.
+# commented defaults, the systemd unit and an avahi service file (the page is announced as
+# _http._tcp under [box] name), then starts it and prints the page's address.
 #
 # Re-running upgrades in place: the learned state and the config are kept.
 #   --dry-run   check the platform and print every step; change nothing
 #   --mirror    copy the model files from this folder instead of downloading them
 #   --no-start  install and enable, but do not (re)start the service
 #   --root DIR  install into DIR instead of / (for tests and images: no user, no systemctl)
+#   --name NAME this box's name ([box] name in a new config; several boxes in one room): the
+#               machine's host name becomes its id too, so http://<id>.local:8000 reaches it
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-dry_run=0 start=1 mirror="" root=""
+dry_run=0 start=1 mirror="" root="" name=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) dry_run=1 ;;
         --no-start) start=0 ;;
         --mirror) mirror=${2:?--mirror needs a folder}; shift ;;
         --root) root=${2:?--root needs a folder}; shift ;;
+        --name) name=${2:?--name needs a name}; shift ;;
         -h|--help) sed -n '/^set -euo/q;2,$p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
@@ -35,6 +39,7 @@ prefix="$root/opt/teachbox"
 config_dir="$root/etc/teachbox"
 state_dir="$root/var/lib/teachbox"
 unit_dir="$root/etc/systemd/system"
+avahi_dir="$root/etc/avahi/services"
 os_release=${TEACHBOX_OS_RELEASE:-/etc/os-release}
 python=${TEACHBOX_PYTHON:-/usr/bin/python3}  # the system Python: apt's picamera2 and lgpio live there
 arch=${TEACHBOX_ARCH:-$(uname -m)}
@@ -78,7 +83,8 @@ check_platform() {
 }
 
 apt_packages() {
-    local packages=(python3 python3-venv python3-pip ca-certificates)
+    # avahi-daemon: <name>.local and the page's announcement; alsa-utils: aplay, for rules' sounds
+    local packages=(python3 python3-venv python3-pip ca-certificates avahi-daemon alsa-utils)
     local optional
     for optional in python3-picamera2:camera python3-lgpio:"buttons and LEDs"; do
         if apt-cache show "${optional%%:*}" >/dev/null 2>&1; then
@@ -138,6 +144,18 @@ model_and_config() {
         say "keeping $config_dir/config.toml"
     else
         run sh -c "'$prefix/venv/bin/teachbox' default-config > '$config_dir/config.toml'"
+        if [ -n "$name" ]; then
+            run "$python" - "$config_dir/config.toml" "$name" <<'PY'
+import json, sys
+path, name = sys.argv[1], sys.argv[2]
+text = open(path, encoding="utf-8").read()
+text = text.replace("[box]\n", "[box]\nname = " + json.dumps(name, ensure_ascii=False) + "\n", 1)
+open(path, "w", encoding="utf-8").write(text)
+PY
+        fi
+    fi
+    if [ -n "$name" ] && [ "$dry_run" = 0 ] && ! grep -q "^name = " "$config_dir/config.toml"; then
+        say "keeping $config_dir/config.toml: set name = \"$name\" under [box] there to rename the box"
     fi
     # refuse a config with a typo before the service trips over it
     run "$prefix/venv/bin/teachbox" --log-level error info --config "$config_dir/config.toml" \
@@ -161,6 +179,25 @@ service() {
     fi
 }
 
+announce() {  # the page as an mDNS service under [box] name; with --name, the host name follows it
+    run mkdir -p "$avahi_dir"
+    run sh -c "'$prefix/venv/bin/teachbox' --log-level error mdns-service --config '$config_dir/config.toml' \
+        > '$avahi_dir/teachbox.service.new' && mv '$avahi_dir/teachbox.service.new' '$avahi_dir/teachbox.service'"
+    [ -n "$name" ] && [ -z "$root" ] || return 0
+    local id
+    id=$(printf '%s' "$name" | tr '[:upper:]' '[:lower:]' | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//' | cut -c1-48)
+    [ -n "$id" ] && [ "$id" != "$(hostname)" ] || return 0
+    if command -v raspi-config >/dev/null; then
+        run raspi-config nonint do_hostname "$id"  # also rewrites /etc/hosts
+    elif command -v hostnamectl >/dev/null && [ -d /run/systemd/system ]; then
+        run hostnamectl set-hostname "$id"
+    else
+        say "could not set the host name to $id here: set it yourself for http://$id.local to work"
+        return 0
+    fi
+    say "host name: $id (http://$id.local after a reboot)"
+}
+
 page_address() {
     local port
     port=$(sed -n 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$config_dir/config.toml" 2>/dev/null | head -n 1)
@@ -180,6 +217,7 @@ copy_source
 python_env
 model_and_config
 service
+announce
 if [ "$dry_run" = 1 ]; then
     say "dry run: nothing was changed"
 else

@@ -31,7 +31,7 @@ run() {
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then
     run systemctl disable --now teachbox.service || true
 fi
-run rm -f "$root/etc/systemd/system/teachbox.service"
+run rm -f "$root/etc/systemd/system/teachbox.service" "$root/etc/avahi/services/teachbox.service"
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then
     run systemctl daemon-reload
 fi

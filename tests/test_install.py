@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from device.config import Config, load_config
+from device.config import BoxConfig, Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALL = REPO / "scripts" / "install.sh"
@@ -73,7 +73,7 @@ def test_real_install_into_a_folder_then_upgrade_keeps_state_and_config(tmp_path
     if not (MIRROR / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite").is_file():
         pytest.fail(f"the model mirror {MIRROR} is missing (set TEACHBOX_MODEL_MIRROR)")
     root = tmp_path / "root"
-    first = run("bash", INSTALL, "--root", root, "--mirror", MIRROR)
+    first = run("bash", INSTALL, "--root", root, "--mirror", MIRROR, "--name", "Cat flap")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Open the phone page" in first.stdout and ":8000/" in first.stdout
     teachbox = root / "opt/teachbox/venv/bin/teachbox"
@@ -81,7 +81,10 @@ def test_real_install_into_a_folder_then_upgrade_keeps_state_and_config(tmp_path
     model = root / "var/lib/teachbox/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
     unit = root / "etc/systemd/system/teachbox.service"
     assert teachbox.is_file() and model.is_file() and unit.read_text() == (REPO / "systemd/teachbox.service").read_text()
-    assert load_config(config) == Config()  # every key commented at its default
+    assert load_config(config) == Config(box=BoxConfig(name="Cat flap"))  # every other key at its default
+    avahi = (root / "etc/avahi/services/teachbox.service").read_text()  # the page, announced under its name
+    assert "<name>Cat flap (teachbox)</name>" in avahi and "<type>_http._tcp</type>" in avahi
+    assert "<port>8000</port>" in avahi
     assert "# [head]" not in config.read_text() and "# classes = 4" in config.read_text()
 
     # the user changes the config, the box learns something; then an upgrade
@@ -105,6 +108,7 @@ def test_real_install_into_a_folder_then_upgrade_keeps_state_and_config(tmp_path
     kept = run("bash", UNINSTALL, "--root", root)
     assert kept.returncode == 0
     assert not (root / "opt/teachbox").exists() and not unit.exists()
+    assert not (root / "etc/avahi/services/teachbox.service").exists()
     assert state.exists() and config.exists()
     purged = run("bash", UNINSTALL, "--root", root, "--purge")
     assert purged.returncode == 0
