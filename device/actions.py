@@ -19,7 +19,8 @@ is injected (the panel's: real pins on a Pi, ``MockFactory(pin_class=MockPWMPin)
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from gpiozero import AngularServo, DigitalOutputDevice, PWMOutputDevice
 
@@ -30,6 +31,26 @@ log = logging.getLogger(__name__)
 
 SERVO_MIN_PULSE, SERVO_MAX_PULSE = 1e-3, 2e-3  # seconds, at -90 and +90 degrees (a hobby servo; 50 Hz)
 HOLDING_MODES = ("on", "pwm")  # held from one event to the next (the others act once)
+
+
+@dataclass(frozen=True)
+class RulePin:
+    """An output pin of the rules: ``value`` is 0/1 (on, pulse), 0..1 (pwm) or the servo's angle (None: limp)."""
+
+    gpio: int
+    mode: str
+    value: Optional[float]
+    rules: Tuple[str, ...]
+
+
+def _level(output) -> Optional[float]:
+    try:
+        if output.mode == "servo":
+            angle = output.device.angle
+            return None if angle is None else round(float(angle), 1)
+        return round(float(output.device.value), 3)
+    except Exception:  # a closed device
+        return None
 
 
 class _Output:
@@ -110,6 +131,17 @@ class GpioActions:
         except Exception:  # one broken output must not stop the others (nor the loop)
             log.exception("rule action on GPIO%d (%s) failed", action.gpio, action.mode)
 
+    def pins(self) -> List[RulePin]:
+        """What each output pin does now (the simulated panel shows them), by pin number."""
+        users: Dict[int, List[str]] = {}
+        for rule in self._rules.values():
+            for action in (*rule.then, *rule.ended):
+                names = users.setdefault(action.gpio, [])
+                if rule.name not in names:
+                    names.append(rule.name)
+        return [RulePin(pin, output.mode, _level(output), tuple(users.get(pin, ())))
+                for pin, output in sorted(self.outputs.items())]
+
     def close(self) -> None:
         """Release every pin (outputs go low / the servo goes limp)."""
         for output in self.outputs.values():
@@ -120,4 +152,4 @@ class GpioActions:
         self.outputs = {}
 
 
-__all__ = ["GpioActions", "END", "START"]
+__all__ = ["GpioActions", "RulePin", "END", "START"]

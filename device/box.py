@@ -238,6 +238,23 @@ class Box:
         log.info("rules set on the page: %s", ", ".join(rule.name for rule in rules) or "none")
         return self.rules()
 
+    def rule_pins(self) -> list:
+        """The rules' output pins and what they do now (:class:`device.actions.RulePin`), for the simulated panel."""
+        if self.outputs is None:
+            return []
+        pins = []
+        for output in tuple(self.outputs.rule_outputs):
+            if hasattr(output, "pins"):
+                pins.extend(output.pins())
+        return pins
+
+    def output_status(self) -> dict:
+        """``{"mqtt": status, "webhook": status}`` of the network outputs that are on (their ``status()``)."""
+        if self.outputs is None:
+            return {}
+        return {getattr(consumer, "kind", type(consumer).__name__): consumer.status()
+                for consumer in tuple(self.outputs.consumers) if hasattr(consumer, "status")}
+
     def events(self, *, limit: int = 50, before: Optional[int] = None) -> List[dict]:
         """The newest events of the log (rule and answer starts and ends), newest first, as JSON objects."""
         event_log = self._event_log()

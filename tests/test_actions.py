@@ -211,3 +211,15 @@ def test_while_the_camera_is_offline_nothing_is_seen(factory):
         output.update(SimpleNamespace(frame=None, answer="unknown", confidence=0.0))
     assert not factory.pin(17).state
     output.close()
+
+
+def test_the_pins_say_what_each_output_does_now(factory):
+    rules = [Rule("lamp", "cat", then=(Action(17, "on"),)), Rule("arm", "dog", then=(Action(18, "servo", angle=45),)),
+             Rule("dim", "cat", then=(Action(19, "pwm", value=0.25),))]
+    actions = GpioActions(rules, factory)
+    assert [(p.gpio, p.mode, p.value, p.rules) for p in actions.pins()] == [
+        (17, "on", 0.0, ("lamp",)), (18, "servo", None, ("arm",)), (19, "pwm", 0.0, ("dim",))]
+    for name in ("lamp", "arm", "dim"):
+        actions.apply(start(name))
+    assert [p.value for p in actions.pins()] == [1.0, 45.0, 0.25]
+    actions.close()
