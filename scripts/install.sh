@@ -160,9 +160,13 @@ PY
     # refuse a config with a typo before the service trips over it
     run "$prefix/venv/bin/teachbox" --log-level error info --config "$config_dir/config.toml" \
         --model-dir "$state_dir/models" >/dev/null
+    # the config may hold the PIN, the MQTT password and the webhook's secret: root writes it,
+    # the service reads it, nobody else sees it
+    run chmod 0640 "$config_dir/config.toml"
     if [ -z "$root" ]; then
         run chown -R teachbox:teachbox "$state_dir"
         run chmod 0750 "$state_dir"
+        run chown root:teachbox "$config_dir/config.toml"
     fi
 }
 

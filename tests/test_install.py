@@ -82,6 +82,7 @@ def test_real_install_into_a_folder_then_upgrade_keeps_state_and_config(tmp_path
     unit = root / "etc/systemd/system/teachbox.service"
     assert teachbox.is_file() and model.is_file() and unit.read_text() == (REPO / "systemd/teachbox.service").read_text()
     assert load_config(config) == Config(box=BoxConfig(name="Cat flap"))  # every other key at its default
+    assert config.stat().st_mode & 0o777 == 0o640  # secrets (PIN, MQTT password, webhook key): not world-readable
     avahi = (root / "etc/avahi/services/teachbox.service").read_text()  # the page, announced under its name
     assert "<name>Cat flap (teachbox)</name>" in avahi and "<type>_http._tcp</type>" in avahi
     assert "<port>8000</port>" in avahi
