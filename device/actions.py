@@ -56,10 +56,11 @@ def _level(output) -> Optional[float]:
 class _Output:
     """One pin: its gpiozero device and, for on / pwm, who holds it at what level."""
 
-    def __init__(self, pin: int, mode: str, pin_factory) -> None:
+    def __init__(self, pin: int, mode: str, pin_factory, active_high: bool = True) -> None:
         self.pin, self.mode = pin, mode
         if mode in ("on", "pulse"):
-            self.device = DigitalOutputDevice(pin, initial_value=False, pin_factory=pin_factory)
+            self.device = DigitalOutputDevice(pin, active_high=active_high, initial_value=False,
+                                              pin_factory=pin_factory)
         elif mode == "servo":
             self.device = AngularServo(pin, initial_angle=None, min_angle=-90, max_angle=90,
                                        min_pulse_width=SERVO_MIN_PULSE, max_pulse_width=SERVO_MAX_PULSE,
@@ -107,7 +108,8 @@ class GpioActions:
             for rule in rules:
                 for action in (*rule.then, *rule.ended):
                     if action.gpio not in self.outputs:
-                        self.outputs[action.gpio] = _Output(action.gpio, action.mode, pin_factory)
+                        self.outputs[action.gpio] = _Output(action.gpio, action.mode, pin_factory,
+                                                            action.active_high)
         except Exception as exc:
             self.close()
             raise PanelError(f"[[rules]] cannot use GPIO{action.gpio} ({action.mode}): {exc}") from exc

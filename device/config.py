@@ -394,7 +394,8 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
 _RULE_KEYS = {"name": None, "when": None, "confidence": (0.0, 1.0), "hold": (0.0, 3600.0),
               "cooldown": (0.0, 86400.0), "until": (0.0, 3600.0), "then": None, "ended": None,
               "sound": None}
-_ACTION_KEYS = {"gpio": None, "mode": None, "ms": (1, 600_000), "angle": (-90.0, 90.0), "value": (0.0, 1.0)}
+_ACTION_KEYS = {"gpio": None, "mode": None, "ms": (1, 600_000), "angle": (-90.0, 90.0), "value": (0.0, 1.0),
+                "active_high": None}
 _MODE_KEYS = {"on": (), "pulse": ("ms",), "servo": ("angle",), "pwm": ("value",)}
 _FREE_GPIO = (2, 27)  # GPIO0/1 are the HAT EEPROM's ID_SD/ID_SC
 
@@ -426,6 +427,12 @@ def _build_action(where: str, values: Any) -> Action:
     if not _FREE_GPIO[0] <= gpio:
         raise ConfigError(f"{where} gpio = {gpio}: GPIO{gpio} is the HAT EEPROM's, use one of GPIO2 to GPIO27")
     checked: Dict[str, Any] = {"gpio": gpio, "mode": mode}
+    if "active_high" in values:
+        if mode not in ("on", "pulse"):
+            raise ConfigError(f"{where} active_high is for mode = \"on\" or \"pulse\", not {mode!r}")
+        if not isinstance(values["active_high"], bool):
+            raise ConfigError(f"{where} active_high = {values['active_high']!r} must be true or false")
+        checked["active_high"] = values["active_high"]
     for key in ("ms", "angle", "value"):
         if key in values:
             if key not in _MODE_KEYS[mode]:
@@ -491,6 +498,7 @@ def _build_rules(values: Any) -> Tuple[Rule, ...]:
     rules = tuple(_build_rule(i, rule) for i, rule in enumerate(values, 1))
     seen: Dict[str, int] = {}
     modes: Dict[int, Tuple[str, str]] = {}
+    levels: Dict[int, Tuple[bool, str]] = {}
     for i, rule in enumerate(rules, 1):
         where = _rule_where(i, rule.name)
         if rule.name in seen:
@@ -501,6 +509,10 @@ def _build_rules(values: Any) -> Tuple[Rule, ...]:
             if mode != action.mode:
                 raise ConfigError(f"{where} GPIO{action.gpio} is mode = {action.mode!r} here but {mode!r} in "
                                   f"{by}; a pin has one mode")
+            high, high_by = levels.setdefault(action.gpio, (action.active_high, where.rstrip(":")))
+            if high != action.active_high:
+                raise ConfigError(f"{where} GPIO{action.gpio} is active_high = {str(action.active_high).lower()} "
+                                  f"here but not in {high_by}; a pin is active high or low for every rule")
     return rules
 
 
@@ -541,6 +553,8 @@ def rule_to_mapping(rule: Rule) -> Dict[str, Any]:
         for action in getattr(rule, key):
             item: Dict[str, Any] = {"gpio": action.gpio, "mode": action.mode}
             item.update({k: getattr(action, k) for k in _MODE_KEYS[action.mode]})
+            if not action.active_high:
+                item["active_high"] = False
             actions.append(item)
         table[key] = actions
     return table

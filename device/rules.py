@@ -43,6 +43,7 @@ class Action:
     ms: int = 500  # pulse: how long the pin is high
     angle: float = 0.0  # servo: -90..90 degrees
     value: float = 1.0  # pwm: 0..1
+    active_high: bool = True  # on / pulse: False for a relay board that switches on a low input
 
 
 @dataclass(frozen=True)

@@ -223,3 +223,17 @@ def test_the_pins_say_what_each_output_does_now(factory):
         actions.apply(start(name))
     assert [p.value for p in actions.pins()] == [1.0, 45.0, 0.25]
     actions.close()
+
+
+def test_an_active_low_relay_is_driven_low_while_on(factory):
+    from device.config import config_from_mapping
+    rules = config_from_mapping({"rules": [{"name": "flap", "when": "cat", "then": [
+        {"gpio": 17, "mode": "on", "active_high": False}]}]}).rules
+    actions = GpioActions(rules, factory)
+    pin = factory.pin(17)
+    assert pin.state == 1  # off: the relay board's input is high
+    actions.apply(start("flap"))
+    assert pin.state == 0
+    actions.apply(end("flap"))
+    assert pin.state == 1
+    actions.close()

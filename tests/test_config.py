@@ -361,3 +361,13 @@ def test_rendered_defaults_work_as_a_config_file_as_is(tmp_path):
     assert load_config(path) == Config()
     path = write(tmp_path, uncomment(render_defaults()), name="uncommented.toml")
     assert load_config(path) == Config()
+
+
+def test_active_high_is_for_on_and_pulse_and_one_level_per_pin():
+    with pytest.raises(ConfigError, match='active_high is for mode = "on" or "pulse", not \'servo\''):
+        config_from_mapping({"rules": [{"name": "a", "when": "cat", "then": [
+            {"gpio": 17, "mode": "servo", "angle": 0, "active_high": False}]}]})
+    with pytest.raises(ConfigError, match='#2 "b": GPIO17 is active_high = true here but not in'):
+        config_from_mapping({"rules": [
+            {"name": "a", "when": "cat", "then": [{"gpio": 17, "mode": "on", "active_high": False}]},
+            {"name": "b", "when": "dog", "then": [{"gpio": 17, "mode": "on"}]}]})
