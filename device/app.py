@@ -226,7 +226,7 @@ def starting_rules(config: Config) -> tuple:
     """The config's ``[[rules]]``; without any, those set on the page (``rules.json``)."""
     if config.rules:
         return config.rules
-    return load_phone_rules(config.state_dir, lambda tables: rules_from_list(tables, config.panel))
+    return load_phone_rules(config.state_dir, lambda tables: rules_from_list(tables, config.panel, config.head.classes))
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ class RulesService:
 
 
 def rules_service(config: Config) -> RulesService:
-    return RulesService(check=lambda tables: rules_from_list(tables, config.panel),
+    return RulesService(check=lambda tables: rules_from_list(tables, config.panel, config.head.classes),
                         save=lambda tables: save_phone_rules(config.state_dir, tables), to_table=rule_to_mapping,
                         pinned=("the config file sets [[rules]], so the rules are changed there"
                                 if config.rules else None))

@@ -245,6 +245,7 @@ class Config:
         current.update(values)
         changed = dataclasses.replace(self, **{section: _build_section(section, current)})
         _check_rule_pins(changed.rules, changed.panel)
+        _check_rule_classes(changed.rules, changed.head.classes)
         return changed
 
 
@@ -386,6 +387,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
         sections[section] = _build_section(section, values)
     config = Config(**sections)
     _check_rule_pins(config.rules, config.panel)
+    _check_rule_classes(config.rules, config.head.classes)
     return config
 
 
@@ -532,11 +534,19 @@ def _check_rule_pins(rules: Tuple[Rule, ...], panel: "PanelConfig") -> None:
                                   f"{by_pin[action.gpio]} ([panel]); use a free pin")
 
 
-def rules_from_list(values: Any, panel: "PanelConfig") -> Tuple[Rule, ...]:
+def rules_from_list(values: Any, panel: "PanelConfig", classes: int = MAX_CLASSES) -> Tuple[Rule, ...]:
     """``[[rules]]`` given as a list of tables (the page, ``rules.json``), checked as in the config file."""
     rules = _build_rules(values)
     _check_rule_pins(rules, panel)
+    _check_rule_classes(rules, classes)
     return rules
+
+
+def _check_rule_classes(rules: Tuple[Rule, ...], classes: int) -> None:
+    for i, rule in enumerate(rules, 1):
+        if isinstance(rule.when, int) and rule.when >= classes:
+            raise ConfigError(f"{_rule_where(i, rule.name)} when = {rule.when}: the box has {classes} classes "
+                              f"(0 to {classes - 1}, [head] classes)")
 
 
 def rule_to_mapping(rule: Rule) -> Dict[str, Any]:

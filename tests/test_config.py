@@ -371,3 +371,9 @@ def test_active_high_is_for_on_and_pulse_and_one_level_per_pin():
         config_from_mapping({"rules": [
             {"name": "a", "when": "cat", "then": [{"gpio": 17, "mode": "on", "active_high": False}]},
             {"name": "b", "when": "dog", "then": [{"gpio": 17, "mode": "on"}]}]})
+
+
+def test_a_rule_on_a_class_number_the_box_does_not_have_is_refused():
+    with pytest.raises(ConfigError, match=r'#1 "a": when = 5: the box has 4 classes \(0 to 3'):
+        config_from_mapping({"rules": [{"name": "a", "when": 5}]})
+    assert config_from_mapping({"head": {"classes": 6}, "rules": [{"name": "a", "when": 5}]}).rules[0].when == 5
