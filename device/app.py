@@ -25,6 +25,7 @@ from .fitter import Fitter
 from .reembed import ModelSwitcher
 from .outputs import EventsOutput, load_phone_rules, save_phone_rules
 from .rules import AnswerEvents
+from .sound import SoundPlayer
 from .library import Caps, ExampleLibrary
 from .loop import LogOutput, TeachLoop
 from .notify import SystemdOutput
@@ -257,6 +258,8 @@ def add_outputs(config: Config, loop: TeachLoop, factory) -> EventsOutput:
                 log.warning("[panel] gpio = \"off\": the rules' GPIO outputs are not driven (their events are logged)")
             else:
                 outputs.append(GpioActions(rules, factory))
+        if any(rule.sound for rule in rules):
+            outputs.append(SoundPlayer(rules))
         return outputs
 
     rules = starting_rules(config)
@@ -272,6 +275,24 @@ def add_outputs(config: Config, loop: TeachLoop, factory) -> EventsOutput:
 
 def add_network_outputs(config: Config, box: Box, outputs: EventsOutput) -> None:
     """MQTT and the webhook, fed with every event (and MQTT with the answer of every frame)."""
+    if config.mqtt.host:
+        from .mqtt import MqttOutput
+
+        mqtt = MqttOutput(config.mqtt, box_name=config.box_name, box_id=config.box_id, box=box)
+        outputs.add_consumer(mqtt)  # closed with the outputs
+        box.add_observer(_StateOnly(mqtt))
+    if config.webhook.url:
+        from .webhooks import WebhookSender
+
+        outputs.add_consumer(WebhookSender(config.webhook, box_name=config.box_name, box_id=config.box_id,
+                                           source=lambda: box.source))
+
+
+class _StateOnly:
+    """The per-frame state of an output that the events output closes (so it is closed once)."""
+
+    def __init__(self, output) -> None:
+        self.update = output.update
 
 
 def start_fitter(config: Config, keeper: ExampleKeeper, loop: TeachLoop) -> Optional[Fitter]:

@@ -292,6 +292,10 @@ class Box:
         return LibraryStatus(sum(self.loop.head.counts), keeper.size_bytes, caps.total_bytes, caps.per_class,
                              keeper.pending, keeper.notice, keeper.saving_error)
 
+    def class_names(self) -> Tuple[str, ...]:
+        """The classes' names, by class id (cheap: no snapshot)."""
+        return tuple(self.loop.head.names)
+
     @property
     def num_classes(self) -> int:
         return self.loop.head.num_classes

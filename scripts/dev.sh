@@ -30,11 +30,12 @@ command -v python3 >/dev/null || apt_install python3 python3-venv python3-pip
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv python3-pip
 if [ "$command" = test ]; then
     # the browser tests drive Debian's Chromium (never a downloaded browser build);
-    # systemd-analyze checks the unit, shellcheck the shell scripts
+    # systemd-analyze checks the unit, shellcheck the shell scripts; the MQTT tests start a real Mosquitto
     missing=()
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     command -v systemd-analyze >/dev/null || missing+=(systemd)
     command -v shellcheck >/dev/null || missing+=(shellcheck)
+    [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 fi
 
