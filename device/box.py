@@ -29,6 +29,7 @@ from .quality import QualityReport, assess
 from .reembed import ModelSwitcher, SwitchProgress
 from .sources import SOURCES, THING, source_of_model
 from .events import event_json
+from .rules import MODES as RULE_MODES  # noqa: F401 (the page's list of a rule action's modes)
 from .exchange import ExportContents, decode_export, encode_export, looks_like_export
 from .learned import export_contents
 from .library import LibraryFull, NewExample

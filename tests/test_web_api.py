@@ -261,6 +261,7 @@ POST_ROUTES = [
     ("/api/doubtful/dismiss", {"id": 1}),
     ("/api/model", {"model": SMALL_MODEL}),
     ("/api/source", {"source": "hand"}),
+    ("/api/rules", {"rules": [{"name": "hacked", "when": 0, "then": [{"gpio": 17, "mode": "on"}]}]}),
 ]
 # reading the stored pictures (examples and doubtful frames) also needs an unlocked page
 PROTECTED_GETS = ["/api/export", "/api/examples?class=0", "/api/examples/1.jpg", "/api/doubtful",
@@ -283,6 +284,7 @@ def assert_nothing_changed(box, before):
     assert state(box.loop) == before
     assert box.loop.snapshot().burst is None
     assert box.box.snapshot().model_switch is None  # no model switch was started
+    assert box.box.rules().tables == ()  # no rule was set
 
 
 @pytest.mark.parametrize("method, path, payload", PROTECTED, ids=[p for _, p, _ in PROTECTED])
@@ -334,6 +336,7 @@ def test_export_is_a_download_for_an_unlocked_page(client, taught):
 
 OPEN_ROUTES = [("GET", "/api/status"), ("GET", "/"), ("GET", "/api/frame.jpg"), ("GET", "/api/unlock/pair"),
                ("GET", "/api/quality"), ("GET", "/api/models"), ("GET", "/api/sources"),
+               ("GET", "/api/rules"), ("GET", "/api/events"), ("GET", "/api/events/counts"),
                ("POST", "/api/unlock/pin"), ("POST", "/api/unlock/pair"), ("POST", "/api/lock"),
                ("POST", "/api/sim/button"), ("POST", "/api/sim/source")]
 ALL_ROUTES = [(m, p, None) for m, p in OPEN_ROUTES] + PROTECTED

@@ -13,7 +13,7 @@ from device.box import Box, NoLibrary, StorageBusy
 from device.config import WebConfig
 from device.errors import TeachboxError
 
-from . import auth, examples, model, simulation, sources, status, teaching
+from . import auth, examples, model, outputs, simulation, sources, status, teaching
 from .auth import CSRF_HEADER, error
 from .context import EXTENSION, Services
 from .frames import FrameTap
@@ -52,7 +52,8 @@ def create_app(test_config: Optional[dict] = None, *, box: Box, web: Optional[We
     app.extensions[EXTENSION] = Services(box=box, web=web, frames=FrameTap(box), pins=pins or PinGuard(),
                                          unlocks=unlocks or Unlocks(), host_names=allowed_hosts(web.allowed_hosts))
     app.before_request(auth.guard)
-    for blueprint in (status.bp, auth.bp, teaching.bp, examples.bp, model.bp, sources.bp, simulation.bp):
+    for blueprint in (status.bp, auth.bp, teaching.bp, examples.bp, model.bp, sources.bp, outputs.bp,
+                      simulation.bp):
         app.register_blueprint(blueprint)
     _error_handlers(app)
     return app

@@ -16,7 +16,8 @@ bp = Blueprint("status", __name__)
 
 @bp.get("/")
 def index():
-    return render_template("index.html", vocab=as_json(), max_upload=MAX_UPLOAD, export_name=EXPORT_NAME)
+    return render_template("index.html", vocab=as_json(), max_upload=MAX_UPLOAD, export_name=EXPORT_NAME,
+                           name=services().box.name)
 
 
 @bp.get("/api/status")
@@ -30,7 +31,13 @@ def current_status() -> dict:
     snapshot = box.snapshot()
     frames = box.doubtful()
     doubtful = {"count": len(frames), "newest": frames[0].id if frames else None}
-    return status_json(snapshot, auth_json(snapshot), doubtful, box.sources())
+    status = status_json(snapshot, auth_json(snapshot), doubtful, box.sources())
+    status["name"] = box.name
+    status["rule_pins"] = [{"gpio": p.gpio, "mode": p.mode, "value": p.value, "rules": list(p.rules)}
+                           for p in box.rule_pins()]
+    status["outputs"] = {kind: {"connected": getattr(s, "connected", None), "error": s.error,
+                                "dropped": s.dropped} for kind, s in box.output_status().items()}
+    return status
 
 
 @bp.get("/api/frame.jpg")

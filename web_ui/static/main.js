@@ -18,6 +18,8 @@ import { renderLibrary, initLibrary } from './library.js';
 import { renderModel, initModel } from './model.js';
 import { renderLooks } from './looks.js';
 import { renderLandmarks, initLandmarks } from './landmarks.js';
+import { renderRules, initRules } from './rules.js';
+import { renderEvents, initEvents } from './events.js';
 
 const body = document.body;
 const conn = $('conn');
@@ -30,6 +32,9 @@ function renderConnection() {
     conn.textContent = 'Lost contact with the box; retrying\u2026' + (error && error.status ? ' (' + error.message + ')' : '');
     conn.className = 'conn conn-bad';
   } else if (state.status) {
+    if (state.status.name && document.title !== state.status.name + ' \u00b7 teachbox') {
+      document.title = state.status.name + ' \u00b7 teachbox';
+    }
     conn.textContent = state.status.simulated ? 'Simulated box' : 'Connected';
     conn.className = 'conn conn-ok';
   }
@@ -43,7 +48,7 @@ function render() {
   body.classList.toggle('locked', !state.unlocked);
   body.classList.toggle('unlocked', state.unlocked);
   for (const part of [renderAnswer, renderLive, renderLandmarks, renderClasses, renderActions, renderLock,
-    renderLibrary, renderLooks, renderModel, renderPanel, renderDetails]) {
+    renderLibrary, renderLooks, renderModel, renderRules, renderEvents, renderPanel, renderDetails]) {
     try {
       part(s);
     } catch (e) {
@@ -73,5 +78,7 @@ initActions();
 initAuth();
 initLibrary();
 initModel();
+initRules();
+initEvents();
 initPage();
 startPolling();

@@ -165,7 +165,22 @@ export function renderPanel(s) {
   }
   const classes = s.classes || [];
   renderLeds(p, classes);
+  renderRulePins(s.rule_pins || []);
   renderButtons(p, classes);
   renderPattern(p, s.auth || {});
 }
 
+
+/** The rules' output pins (mock pins off a Pi): what each does now. */
+function renderRulePins(pins) {
+  const list = $('panel-rule-pins');
+  setHidden(list, pins.length === 0);
+  const text = (pin) => {
+    if (pin.mode === 'servo') { return pin.value === null ? 'servo, not moved' : 'servo at ' + pin.value + '\u00b0'; }
+    if (pin.mode === 'pwm') { return 'PWM ' + Math.round((pin.value || 0) * 100) + '%'; }
+    return pin.value ? 'on' : 'off';
+  };
+  list.replaceChildren(...pins.map((pin) => make('li', {
+    className: 'rule-pin' + (pin.value ? ' rule-pin-on' : ''), attrs: { 'data-gpio': String(pin.gpio) },
+    textContent: 'GPIO' + pin.gpio + ' ' + text(pin) + ' (' + pin.rules.join(', ') + ')' })));
+}
