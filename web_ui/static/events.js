@@ -3,12 +3,13 @@
  * (no library).  Refreshed every 5 s while the page is visible. */
 import { $, make, setHidden, colourOf } from './dom.js';
 import { request } from './api.js';
+import { ANSWER } from './vocab.js';
 
 const els = { list: $('events-list'), none: $('events-none'), chart: $('events-chart'), legend: $('events-legend'),
   hour: $('events-hour'), day: $('events-day') };
 const view = { bucket: 'hour', last: 0, loading: false };
 const SVG = 'http://www.w3.org/2000/svg';
-const WORDS = { unknown: 'something unknown', absent: 'nothing in view' };
+const WORDS = { [ANSWER.UNKNOWN]: 'something unknown', [ANSWER.ABSENT]: 'nothing in view' };
 
 function svg(tag, attrs) {
   const el = document.createElementNS(SVG, tag);

@@ -6,6 +6,7 @@ import { $, make, setText, setHidden, pct } from './dom.js';
 import { state } from './store.js';
 import { request, post } from './api.js';
 import { showBanner } from './banner.js';
+import { ANSWER } from './vocab.js';
 
 const els = {
   list: $('rules-list'), none: $('rules-none'), pinned: $('rules-pinned'), add: $('rule-add'),
@@ -14,7 +15,7 @@ const els = {
 };
 const view = { rules: [], active: [], pinned: null, loaded: false, editing: -1, loading: false, last: 0 };
 const PARAM = { pulse: ['ms', 'Pulse (ms)', 500], servo: ['angle', 'Angle (−90 to 90)', 90], pwm: ['value', 'Level (0 to 1)', 0.5] };
-const SPECIAL = { unknown: 'unknown', absent: 'nothing in view', nothing: 'nothing in view' };
+const SPECIAL = { [ANSWER.UNKNOWN]: 'an unknown thing', [ANSWER.ABSENT]: 'nothing in view', nothing: 'nothing in view' };
 
 function whenText(rule) {
   const when = rule.when;
@@ -77,8 +78,8 @@ function renderList() {
 
 function fillWhen(s, current) {
   const options = (s.classes || []).map((c) => make('option', { value: c.name, textContent: c.name }));
-  options.push(make('option', { value: 'unknown', textContent: 'unknown (not like anything taught)' }),
-    make('option', { value: 'absent', textContent: 'nothing in view (no hand, face, person)' }));
+  options.push(make('option', { value: ANSWER.UNKNOWN, textContent: 'unknown (not like anything taught)' }),
+    make('option', { value: ANSWER.ABSENT, textContent: 'nothing in view (no hand, face, person)' }));
   els.when.replaceChildren(...options);
   if (current !== undefined) {
     const name = typeof current === 'number' ? ((s.classes || [])[current] || {}).name : current;
@@ -124,7 +125,7 @@ function fromForm() {
   const old = view.rules[view.editing] || {};
   const rule = { name: form['rule-name'].value.trim(), when: els.when.value, hold: number('rule-hold'),
     cooldown: number('rule-cooldown'), until: number('rule-until'), then: (old.then || []).slice(1), ended: old.ended || [] };
-  if (!['unknown', 'absent', 'nothing'].includes(rule.when)) { rule.confidence = number('rule-confidence'); }
+  if (![ANSWER.UNKNOWN, ANSWER.ABSENT, 'nothing'].includes(rule.when)) { rule.confidence = number('rule-confidence'); }
   if (old.sound) { rule.sound = old.sound; }
   if (els.mode.value !== 'none') {
     const action = { gpio: number('rule-gpio'), mode: els.mode.value };
