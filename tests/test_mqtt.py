@@ -273,3 +273,22 @@ def test_a_bad_command_is_an_answer_not_an_exception(raw):
     box = SimpleNamespace(num_classes=4, class_names=lambda: ("a", "b", "c", "d"))
     reply = run_command(box, raw)
     assert reply["ok"] is False and reply["message"]
+
+
+def test_legacy_discovery_is_one_config_per_entity_and_an_empty_one_removes(tmp_path, factory, embedder, broker,
+                                                                          listen):
+    ha = listen("homeassistant/#")
+    box = mqtt_box(tmp_path, factory, embedder, broker.port, legacy_discovery=True)
+    topic = "homeassistant/binary_sensor/test-box/class_0/config"
+    try:
+        teach(box, 0, "red ball", "ball")
+        steps(box, 3)
+        config = ha.wait(lambda: latest(ha, topic), what="the class's own config")
+        assert config["name"] == "ball" and config["dev"]["ids"] == ["teachbox_test-box"]
+        assert config["avty_t"] == f"{BASE}/availability"
+        assert ha.on("homeassistant/sensor/test-box/answer/config") and not ha.on(CONFIG_TOPIC)
+        box.clear(0)
+        steps(box, 2)
+        ha.wait(lambda: ha.on(topic)[-1:] == [b""], what="the empty config that removes it")
+    finally:
+        box.close()
