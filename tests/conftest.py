@@ -126,3 +126,20 @@ def shared_data(folder: str, env: str, needed, what: str) -> Path:
     if not all((path / name).exists() for name in needed):
         pytest.skip(f"{what} are not in {path} (set {env})")
     return path
+
+
+def teach_scenes(box, scenes, examples=3):
+    """Teach class i what the synthetic camera shows as ``scenes[i]`` (``examples`` examples each), then settle."""
+    for class_id, scene in enumerate(scenes):
+        box.select_source(scene)
+        box.loop.teach_next(class_id, examples)
+        for _ in range(examples + 1):
+            box.step()
+    box.settle()
+
+
+def prompt_events(config):
+    """``config`` with the answers' own events at once ([events] hold and until 0): tests need not wait."""
+    import dataclasses
+
+    return dataclasses.replace(config, events=dataclasses.replace(config.events, hold=0.0, until=0.0))

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import box_config
+from conftest import box_config, prompt_events
 from device.app import build_box
 from device.camera import SyntheticCamera
 from device.config import Config
@@ -29,8 +29,7 @@ CONFIG_TOPIC = "homeassistant/device/test-box/config"
 
 def mqtt_box(tmp_path, factory, embedder, port, **mqtt):
     config = box_config(tmp_path / "state")
-    config = dataclasses.replace(config, events=dataclasses.replace(config.events, hold=0.0, until=0.0),
-                                 box=dataclasses.replace(config.box, name="Test box"))
+    config = dataclasses.replace(prompt_events(config), box=dataclasses.replace(config.box, name="Test box"))
     config = config.override("mqtt", host="127.0.0.1", port=port, **mqtt)
     return build_box(config, embedder=embedder, camera=SyntheticCamera(fps=0), pin_factory=factory)
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import box_config
+from conftest import box_config, prompt_events, teach_scenes
 from device.app import build_box
 from device.box import RulesRefused
 from device.camera import SyntheticCamera
@@ -63,21 +63,13 @@ def test_a_rule_lights_its_pin_while_its_class_is_seen_and_logs_start_and_end(tm
 
 
 def teach_ball_and_box(box):
-    box.select_source("red ball")
     box.rename(0, "ball")
-    box.loop.teach_next(0, 3)
-    for _ in range(3):
-        box.step()
-    box.select_source("blue box")
-    box.loop.teach_next(1, 3)
-    for _ in range(3):
-        box.step()
-    box.settle()
+    teach_scenes(box, ("red ball", "blue box"))
 
 
 def test_without_rules_the_log_keeps_when_each_answer_starts_and_ends(tmp_path, factory, embedder):
     config = box_config(tmp_path / "state")
-    config = dataclasses.replace(config, events=dataclasses.replace(config.events, hold=0.0, until=0.0))
+    config = prompt_events(config)
     box = build_box(config, embedder=embedder, camera=SyntheticCamera(fps=0), pin_factory=factory)
     try:
         teach_ball_and_box(box)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import Clock, box_config
+from conftest import Clock, box_config, prompt_events, teach_scenes
 from device.app import build_box
 from device.camera import SyntheticCamera
 from device.config import WebConfig, config_from_mapping
@@ -20,8 +20,7 @@ RULE = {"name": "ball light", "when": "ball", "confidence": 0.0, "hold": 0.0, "c
 
 def make_box(tmp_path, embedder, factory, rules=()):
     config = box_config(tmp_path / "state")
-    config = dataclasses.replace(config, events=dataclasses.replace(config.events, hold=0.0, until=0.0),
-                                 box=dataclasses.replace(config.box, name="Room 4"))
+    config = dataclasses.replace(prompt_events(config), box=dataclasses.replace(config.box, name="Room 4"))
     if rules:
         config = dataclasses.replace(config, rules=config_from_mapping({"rules": list(rules)}).rules)
     return build_box(config, embedder=embedder, camera=SyntheticCamera(fps=0), pin_factory=factory, clock=Clock())
@@ -41,12 +40,7 @@ def client(box):
 
 def teach_two(box):
     box.rename(0, "ball")
-    for class_id, scene in enumerate(("red ball", "blue box")):
-        box.select_source(scene)
-        box.loop.teach_next(class_id, 3)
-        for _ in range(4):
-            box.step()
-    box.settle()
+    teach_scenes(box, ("red ball", "blue box"))
     for scene in ("red ball", "blue box", "red ball"):
         box.select_source(scene)
         for _ in range(3):

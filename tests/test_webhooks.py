@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import http.server
 import json
 import socket
@@ -11,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import box_config
+from conftest import box_config, prompt_events, teach_scenes
 from device.app import build_box
 from device.camera import SyntheticCamera
 from device.config import Config
@@ -154,17 +153,11 @@ def test_a_receiver_that_hangs_is_given_up_on_and_never_blocks_apply():
 def test_teaching_a_class_on_the_box_sends_signed_starts(tmp_path, receiver, factory, embedder):
     server = receiver()
     config = box_config(tmp_path / "state")
-    config = dataclasses.replace(config, events=dataclasses.replace(config.events, hold=0.0, until=0.0))
-    config = config.override("webhook", url=server.url, secret=SECRET)
+    config = prompt_events(config).override("webhook", url=server.url, secret=SECRET)
     box = build_box(config, embedder=embedder, camera=SyntheticCamera(fps=0), pin_factory=factory)
     try:
         box.rename(1, "ball")
-        for class_id, scene in enumerate(("blue box", "red ball")):
-            box.select_source(scene)
-            box.loop.teach_next(class_id, 3)
-            for _ in range(4):
-                box.step()
-        box.settle()
+        teach_scenes(box, ("blue box", "red ball"))
         for _ in range(4):
             box.step()
         assert wait_for(lambda: any(json.loads(b)["answer"] == "ball" for _, b in server.requests)), server.requests
