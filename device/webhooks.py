@@ -14,6 +14,7 @@ a dead receiver is logged once, then at most once a minute.
 
 from __future__ import annotations
 
+import base64
 import collections
 import hashlib
 import hmac
@@ -26,7 +27,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Deque, Optional, Tuple
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import __version__
 from .events import event_json
@@ -68,6 +69,22 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def _split_credentials(url: str) -> Tuple[str, Optional[str]]:
+    """``http://user:pw@host/x`` -> (``http://host/x``, a Basic ``Authorization`` value); urllib does not."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = unquote(parts.username)
+    password = unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), f"Basic {token}"
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # a 3xx is an answer like any other: not followed
@@ -94,7 +111,7 @@ class WebhookSender:
 
     def __init__(self, settings, *, box_name: str, box_id: str, source: Callable[[], str] = lambda: "",
                  sleep: Optional[Callable[[float], None]] = None, wall: Callable[[], float] = time.time) -> None:
-        self.url = settings.url
+        self.url, self._authorization = _split_credentials(settings.url)
         self.secret = settings.secret
         self.timeout = float(settings.timeout)
         self.retries = int(settings.retries)
@@ -188,6 +205,8 @@ class WebhookSender:
         timestamp = str(int(self._wall()))
         headers = {"Content-Type": "application/json", "User-Agent": f"teachbox/{__version__}",
                    "X-Teachbox-Event": kind, "X-Teachbox-Delivery": delivery, "X-Teachbox-Timestamp": timestamp}
+        if self._authorization:
+            headers["Authorization"] = self._authorization
         if self.secret:
             headers["X-Teachbox-Signature"] = signature(self.secret, timestamp, body)
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")

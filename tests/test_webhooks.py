@@ -167,3 +167,15 @@ def test_teaching_a_class_on_the_box_sends_signed_starts(tmp_path, receiver, fac
         assert verify_signature(SECRET, body, headers["X-Teachbox-Timestamp"], headers["X-Teachbox-Signature"])
     ball = [json.loads(b) for _, b in server.requests if json.loads(b)["answer"] == "ball"]
     assert ball[0]["kind"] == "start" and ball[0]["rule"] is None and ball[0]["box"] == config.box_name
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_logged(receiver, caplog):
+    server = receiver([400])
+    port = server.server_address[1]
+    sender = WebhookSender(Config().override("webhook", url=f"http://node:p%40ss@127.0.0.1:{port}/hook",
+                                             retries=0).webhook, box_name="b", box_id="b")
+    sender.apply(event())
+    assert wait_for(lambda: sender.status().failed == 1)
+    sender.close()
+    assert server.requests[0][0]["Authorization"] == "Basic bm9kZTpwQHNz"  # node:p@ss
+    assert "p%40ss" not in caplog.text and "p@ss" not in caplog.text and "p%40ss" not in repr(sender)
