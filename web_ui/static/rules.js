@@ -81,10 +81,9 @@ function fillWhen(s, current) {
   options.push(make('option', { value: ANSWER.UNKNOWN, textContent: 'unknown (not like anything taught)' }),
     make('option', { value: ANSWER.ABSENT, textContent: 'nothing in view (no hand, face, person)' }));
   els.when.replaceChildren(...options);
-  if (current !== undefined) {
-    const name = typeof current === 'number' ? ((s.classes || [])[current] || {}).name : current;
-    els.when.value = name || '';
-  }
+  const name = typeof current === 'number' ? ((s.classes || [])[current] || {}).name : current;
+  if (name) { els.when.value = name; }
+  if (!els.when.value) { els.when.selectedIndex = 0; }  // a new rule (or a class gone): the first class
 }
 
 function showParam() {
