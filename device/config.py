@@ -552,11 +552,10 @@ def _check_rule_classes(rules: Tuple[Rule, ...], classes: int) -> None:
 def rule_to_mapping(rule: Rule) -> Dict[str, Any]:
     """A rule as its ``[[rules]]`` table (only the keys that matter): ``rules_from_list`` reads it back."""
     table: Dict[str, Any] = {"name": rule.name, "when": rule.when}
-    defaults = Rule(name="", when="")
     for key in ("confidence", "hold", "cooldown", "until"):
         if rule.special is None or key != "confidence":
             table[key] = getattr(rule, key)
-    if rule.sound != defaults.sound:
+    if rule.sound:
         table["sound"] = rule.sound
     for key in ("then", "ended"):
         actions = []

@@ -182,7 +182,7 @@ class MqttOutput:
         self._error: Optional[str] = None
         self._warned = False
         self._sent = self._dropped = 0
-        self._pending_state: Optional[bytes] = None  # the newest state not yet queued (coalesced)
+        self._pending_state: Optional[tuple] = None  # the newest state not yet sent (coalesced)
         self._last = (None, None, -1.0)  # answer, class id, confidence last queued
         self._last_state_at = -1e9
         self._announced: Dict[int, str] = {}
@@ -226,16 +226,18 @@ class MqttOutput:
             return
         now = self._clock()
         self._last = (answer, class_id, confidence)
-        name = self._name(class_id) if class_id is not None else answer
-        payload = _dump(state_payload(name, class_id, confidence, self._source(), self.box_name, self._wall()))
-        with self._wake:
-            self._pending_state = payload
+        with self._wake:  # the worker names the class and writes the JSON, not the frame loop
+            self._pending_state = (answer, class_id, confidence, self._wall())
             if now - self._last_state_at >= STATE_INTERVAL:
                 self._last_state_at = now
                 self._wake.notify()
 
     def apply(self, event) -> None:
         self._put(self.topics.event, _dump(event_payload(event, self.box_name, self._source())), False)
+
+    def _state_json(self, answer, class_id: Optional[int], confidence: float, unix: float) -> bytes:
+        name = self._name(class_id) if class_id is not None else answer
+        return _dump(state_payload(name, class_id, confidence, self._source(), self.box_name, unix))
 
     def _name(self, class_id: int) -> str:
         names = self.box.class_names()
@@ -282,7 +284,7 @@ class MqttOutput:
             for topic, payload, retain in work:
                 self._publish(topic, payload, retain)
             if state is not None:
-                self._publish(self.topics.state, state, True)
+                self._publish(self.topics.state, self._state_json(*state), True)
             if connected and self.settings.discovery and (self._announce_now or self._clock() >= next_check):
                 next_check = self._clock() + CLASS_CHECK
                 self._announce()
