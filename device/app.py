@@ -227,7 +227,7 @@ def starting_rules(config: Config) -> tuple:
     """The config's ``[[rules]]``; without any, those set on the page (``rules.json``)."""
     if config.rules:
         return config.rules
-    return load_phone_rules(config.state_dir, lambda tables: rules_from_list(tables, config.panel, config.head.classes))
+    return load_phone_rules(config.state_dir, rules_service(config).check)
 
 
 @dataclass(frozen=True)
