@@ -52,9 +52,15 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 class Camera:
-    """The interface every camera implements."""
+    """The interface every camera implements.
+
+    ``clocked``: the camera makes frames on its own clock (a sensor, a webcam) and ``read()``
+    waits for the next one, so the supervisor's streaming reader keeps reading and holds the
+    newest; an unclocked one (files, drawings) makes a frame when asked, so it is read one ahead.
+    """
 
     name = "camera"
+    clocked = False
 
     def open(self) -> None:
         """Acquire the device; may be called again after :meth:`close`."""
@@ -235,6 +241,7 @@ class OpenCVCamera(Camera):
         self.device = device
         self.size = size
         self.name = f"opencv:{device}" if isinstance(device, int) else f"video:{device}"
+        self.clocked = isinstance(device, int)  # a webcam: reading it drains its queue of stale frames
         self._capture = None
         self._rgb: Optional[np.ndarray] = None
 
@@ -315,6 +322,7 @@ class PiCamera(Camera):
     """
 
     resizable = True  # the supervisor may reopen it at another size (the box looks at something else)
+    clocked = True
 
     def __init__(self, *, size: Tuple[int, int] = (224, 224), swap_rb: bool = False, index: int = 0) -> None:
         self.size = size
@@ -434,11 +442,25 @@ def make_camera(spec: str, *, model_size: Tuple[int, int] = (224, 224), swap_rb:
 ONLINE, OFFLINE, STARTING = CameraState.ONLINE, CameraState.OFFLINE, CameraState.STARTING
 
 
+class _Grabs:
+    """Numbers the frames: every read of the camera takes the next number when it begins."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.begun = 0
+
+    def begin(self) -> int:
+        with self.lock:
+            self.begun += 1
+            return self.begun
+
+
 class _Reader:
     """One worker thread that opens a camera and reads a frame whenever asked."""
 
-    def __init__(self, camera: Camera) -> None:
+    def __init__(self, camera: Camera, grabs: _Grabs) -> None:
         self.camera = camera
+        self.grabs = grabs
         self.requests: "queue.Queue[bool]" = queue.Queue(maxsize=1)
         self.results: "queue.Queue[tuple]" = queue.Queue(maxsize=1)
         self.abandoned = False
@@ -450,16 +472,22 @@ class _Reader:
             self.camera.close()  # whatever an abandoned reader left open
             self.camera.open()
         except Exception as exc:
-            self.results.put(("error", exc))
+            self.results.put(("error", exc, 0))
             return
         while self.requests.get() and not self.abandoned:
             try:
-                self.results.put(("frame", self.camera.read()))
+                seq = self.grabs.begin()
+                self.results.put(("frame", self.camera.read(), seq))
             except Exception as exc:
-                self.results.put(("error", exc))
+                self.results.put(("error", exc, 0))
                 break
         if not self.abandoned:  # an abandoned reader must not close what its successor opened
             self.camera.close()
+
+    def take(self, timeout: float) -> tuple:
+        """``(kind, frame or error, seq)`` of the frame asked for; :class:`queue.Empty` after ``timeout``."""
+        self.requests.put(True)
+        return self.results.get(timeout=timeout)
 
     def abandon(self) -> None:
         self.abandoned = True
@@ -467,6 +495,69 @@ class _Reader:
             self.requests.put_nowait(False)
         except queue.Full:
             pass
+
+
+class _Streamer:
+    """A worker thread that reads frames ahead of the loop: capture overlaps the model's work.
+
+    A clocked camera is read all the time and the newest frame is held (older ones are
+    dropped, as picamera2 drops frames nobody asked for); an unclocked one is read one
+    frame ahead, so nothing is drawn or decoded that is never looked at.
+    """
+
+    def __init__(self, camera: Camera, grabs: _Grabs) -> None:
+        self.camera = camera
+        self.grabs = grabs
+        self._ready = threading.Condition()
+        self._held: Optional[tuple] = None  # (kind, frame or error, seq), not yet taken
+        self.abandoned = False
+        self.thread = threading.Thread(target=self._run, name=f"camera-{camera.name}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.camera.close()
+            self.camera.open()
+        except Exception as exc:
+            self._hold(("error", exc, 0))
+            return
+        clocked = bool(getattr(self.camera, "clocked", False))
+        while not self.abandoned:
+            if not clocked:
+                with self._ready:
+                    while self._held is not None and not self.abandoned:
+                        self._ready.wait()
+                if self.abandoned:
+                    break
+            try:
+                seq = self.grabs.begin()
+                frame = self.camera.read()
+            except Exception as exc:
+                self._hold(("error", exc, 0))
+                break
+            self._hold(("frame", frame, seq))
+        if not self.abandoned:
+            self.camera.close()
+
+    def _hold(self, item: tuple) -> None:
+        with self._ready:
+            if self._held is None or self._held[0] != "error":  # an error is never overwritten
+                self._held = item
+            self._ready.notify_all()
+
+    def take(self, timeout: float) -> tuple:
+        """The newest frame not taken yet (waits for one); :class:`queue.Empty` after ``timeout``."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._held is not None, timeout):
+                raise queue.Empty
+            item, self._held = self._held, None
+            self._ready.notify_all()
+            return item
+
+    def abandon(self) -> None:
+        with self._ready:
+            self.abandoned = True
+            self._ready.notify_all()
 
 
 class CameraSupervisor:
@@ -485,7 +576,10 @@ class CameraSupervisor:
         self.open_timeout = open_timeout
         self.backoff = backoff
         self._sleep = sleep
-        self._reader: Optional[_Reader] = None
+        self._reader = None  # a _Reader (frames on request) or a _Streamer (frames read ahead)
+        self._grabs = _Grabs()
+        self.streaming = False
+        self.last_seq = 0  # the number of the frame read() gave last
         self._fresh = True
         self._retry_at = 0.0
         self._delay = backoff[0]
@@ -507,12 +601,11 @@ class CameraSupervisor:
             if wait > 0:
                 self._sleep(min(wait, self.timeout))
                 return None
-            self._reader = _Reader(self.camera)
+            self._reader = (_Streamer if self.streaming else _Reader)(self.camera, self._grabs)
             self._fresh = True
         reader = self._reader
-        reader.requests.put(True)
         try:
-            kind, value = reader.results.get(timeout=self.open_timeout if self._fresh else self.timeout)
+            kind, value, seq = reader.take(self.open_timeout if self._fresh else self.timeout)
         except queue.Empty:
             self._fail(f"{self.camera.name} delivered no frame for {self.timeout:g} s")
             return None
@@ -525,7 +618,20 @@ class CameraSupervisor:
         self.state, self.error = ONLINE, None
         self._delay = self.backoff[0]
         self.frames += 1
+        self.last_seq = seq
         return value
+
+    def next_seq(self) -> int:
+        """The number the next frame whose read begins from now on gets (teaching takes frames from it)."""
+        with self._grabs.lock:
+            return self._grabs.begun + 1
+
+    def stream(self, on: bool = True) -> None:
+        """Read frames ahead of :meth:`read` (``run``'s mode: capture overlaps inference) or only when asked."""
+        if on == self.streaming:
+            return
+        self.streaming = on
+        self.close()  # the next read starts the other kind of reader (reopening the camera)
 
     def want_size(self, size: Tuple[int, int]) -> None:
         """Frames of ``(height, width)`` from now on, where the camera can give them (the Pi camera's ISP)."""

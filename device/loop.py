@@ -111,8 +111,11 @@ class _Stats:
     latency: Dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     frame_interval: float = 0.0
     last_frame: float = 0.0
+    samples: Optional[Dict[str, List[float]]] = None  # every frame's stage times, while a benchmark asks
 
     def record(self, stage: str, seconds: float) -> None:
+        if self.samples is not None:
+            self.samples[stage].append(seconds)
         previous = self.latency[stage]
         self.latency[stage] = seconds if previous == 0.0 else previous + self.alpha * (seconds - previous)
 
@@ -159,7 +162,6 @@ class TeachLoop:
         self._stats = _Stats()
         self._stop = threading.Event()
         self._started = time.monotonic()
-        self._seq = 0
         self.teacher = teacher or BurstTeacher(head.dim)
         self._last: Optional[FrameResult] = None
         self._description = embedder.describe()
@@ -190,8 +192,8 @@ class TeachLoop:
         """
         with self.lock:
             self.head.check_class(class_id)
-            # A frame whose capture began before this call (seq <= self._seq) is not eligible.
-            burst = self.teacher.start(class_id, self._seq + 1, wanted=examples, hold=hold, pressed=True,
+            # A frame whose capture began before this call is not eligible.
+            burst = self.teacher.start(class_id, self.camera.next_seq(), wanted=examples, hold=hold, pressed=True,
                                        source=source)
             if lease is not None:
                 burst.lease_until = time.perf_counter() + lease
@@ -214,7 +216,7 @@ class TeachLoop:
         """Teach the next ``n`` frames captured after this call to ``class_id`` (one burst)."""
         with self.lock:
             self.head.check_class(class_id)
-            self.teacher.start(class_id, self._seq + 1, wanted=n, source=source)
+            self.teacher.start(class_id, self.camera.next_seq(), wanted=n, source=source)
 
     def teach_example(self, class_id: int, embedding: np.ndarray, crop: bytes, *, source: str) -> None:
         """Teach one example that was seen earlier (a filed doubtful frame): its own burst."""
@@ -326,12 +328,10 @@ class TeachLoop:
                 source.poll()
             except Exception:
                 log.exception("input %r failed", source)
-        with self.lock:
-            self._seq += 1
-            seq = self._seq
         started = time.perf_counter()
         frame = self.camera.read()
         captured = time.perf_counter()
+        seq = self.camera.last_seq  # numbered when its read began: teaching takes frames begun after a press
         if frame is None:
             with self.lock:
                 self.teacher.cancel()  # nothing is taught while the camera is offline
@@ -418,6 +418,7 @@ class TeachLoop:
         d = self._description
         log.info("running: camera %s, model %s (%s %s, %s threads)", self.camera.name, d["model"], d["runtime"],
                  d["runtime_version"], d["threads"])
+        self.camera.stream()  # frames are read ahead: capture overlaps the model's work
         while not self._stop.is_set():
             self.step()
 
@@ -446,6 +447,11 @@ class TeachLoop:
     def last_result(self) -> Optional[FrameResult]:
         """What the last frame gave (its frame is never written to: do not either)."""
         return self._last
+
+    def sample_stages(self) -> "StageSamples":
+        """Keep every frame's stage times until ``stop()`` on what this returns (for ``teachbox bench``)."""
+        self._stats.samples = {stage: [] for stage in STAGES}
+        return StageSamples(self._stats)
 
     def status_fps(self) -> float:
         return self._stats.fps
@@ -485,6 +491,17 @@ class TeachLoop:
                 source=getattr(self.embedder, "name", "picture"),
                 look=last.look if last else None,
             )
+
+
+class StageSamples:
+    """Stage times being kept; :meth:`stop` ends it and gives them (seconds per frame, by stage)."""
+
+    def __init__(self, stats: _Stats) -> None:
+        self._stats = stats
+
+    def stop(self) -> Dict[str, List[float]]:
+        samples, self._stats.samples = self._stats.samples, None
+        return samples or {}
 
 
 class LogOutput:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -508,8 +509,15 @@ def read_until_frame(supervisor, attempts=200):
     pytest.fail(f"no frame after {attempts} reads: {supervisor!r} error={supervisor.error}")
 
 
-def test_supervisor_delivers_frames_and_goes_online():
+@pytest.fixture(params=[False, True], ids=["frames on request", "frames read ahead"])
+def streaming(request):
+    """Every supervisor test runs both ways: as ``step()`` reads (on request) and as ``run()`` reads (ahead)."""
+    return request.param
+
+
+def test_supervisor_delivers_frames_and_goes_online(streaming):
     supervisor = CameraSupervisor(SyntheticCamera(size=(30, 40), fps=0), timeout=1.0, open_timeout=5.0)
+    supervisor.stream(streaming)
     assert supervisor.state == STARTING
     frame = guarded(supervisor.read)
     assert frame.shape == (30, 40, 3)
@@ -520,9 +528,10 @@ def test_supervisor_delivers_frames_and_goes_online():
     supervisor.close()
 
 
-def test_supervisor_read_times_out_on_a_hung_camera():
+def test_supervisor_read_times_out_on_a_hung_camera(streaming):
     camera = BlockingCamera(good=1)
     supervisor = CameraSupervisor(camera, timeout=0.2, open_timeout=0.5, backoff=(0.05, 0.1))
+    supervisor.stream(streaming)
     try:
         assert guarded(supervisor.read) is not None
         assert supervisor.state == ONLINE
@@ -535,9 +544,10 @@ def test_supervisor_read_times_out_on_a_hung_camera():
         supervisor.close()
 
 
-def test_supervisor_first_frame_times_out_on_a_hung_camera():
+def test_supervisor_first_frame_times_out_on_a_hung_camera(streaming):
     camera = BlockingCamera(good=0)
     supervisor = CameraSupervisor(camera, timeout=0.2, open_timeout=0.5, backoff=(0.05, 0.1))
+    supervisor.stream(streaming)
     try:
         assert guarded(supervisor.read) is None
         assert supervisor.state == OFFLINE
@@ -551,18 +561,20 @@ def test_supervisor_first_frame_times_out_on_a_hung_camera():
         supervisor.close()
 
 
-def test_supervisor_read_error_goes_offline():
+def test_supervisor_read_error_goes_offline(streaming):
     camera = FlakyCamera(fail_reads=10 ** 6)
     supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=5.0, backoff=(0.05, 0.1))
+    supervisor.stream(streaming)
     assert guarded(supervisor.read) is None
     assert supervisor.state == OFFLINE
     assert "sensor glitch" in supervisor.error
     supervisor.close()
 
 
-def test_supervisor_recovers_after_read_errors():
+def test_supervisor_recovers_after_read_errors(streaming):
     camera = FlakyCamera(fail_reads=2)
     supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=5.0, backoff=(0.05, 0.1))
+    supervisor.stream(streaming)
     assert guarded(supervisor.read) is None
     assert supervisor.state == OFFLINE
     frame = read_until_frame(supervisor)
@@ -574,9 +586,10 @@ def test_supervisor_recovers_after_read_errors():
     supervisor.close()
 
 
-def test_supervisor_retries_a_failing_open():
+def test_supervisor_retries_a_failing_open(streaming):
     camera = FlakyCamera(fail_opens=2)
     supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=5.0, backoff=(0.05, 0.1))
+    supervisor.stream(streaming)
     assert guarded(supervisor.read) is None
     assert supervisor.state == OFFLINE
     assert "cable unplugged" in supervisor.error
@@ -587,7 +600,7 @@ def test_supervisor_retries_a_failing_open():
     supervisor.close()
 
 
-def test_supervisor_comes_back_after_a_hang():
+def test_supervisor_comes_back_after_a_hang(streaming):
     class HangsOnce(BlockingCamera):
         name = "hangs-once"
 
@@ -604,6 +617,7 @@ def test_supervisor_comes_back_after_a_hang():
 
     camera = HangsOnce()
     supervisor = CameraSupervisor(camera, timeout=0.2, open_timeout=0.5, backoff=(0.05, 0.1))
+    supervisor.stream(streaming)
     try:
         assert guarded(supervisor.read) is not None
         assert guarded(supervisor.read) is None
@@ -616,9 +630,10 @@ def test_supervisor_comes_back_after_a_hang():
         supervisor.close()
 
 
-def test_supervisor_closes_the_camera():
+def test_supervisor_closes_the_camera(streaming):
     camera = FlakyCamera()
     supervisor = CameraSupervisor(camera, timeout=1.0, open_timeout=2.0)
+    supervisor.stream(streaming)
     assert guarded(supervisor.read) is not None
     guarded(supervisor.close)
     assert camera.closes == 1
@@ -673,3 +688,67 @@ def test_missing_webcam_retries_are_logged_at_debug_level(caplog):
             supervisor.close()
     retries = [r for r in caplog.records if r.levelno == logging.DEBUG and "still offline" in r.getMessage()]
     assert len(retries) >= 2
+
+
+class NumberedCamera(Camera):
+    """Frame n is filled with n (mod 256); ``clocked`` cameras make frames on their own (``tick`` paces them)."""
+
+    name = "numbered"
+
+    def __init__(self, *, clocked: bool, interval: float = 0.0) -> None:
+        self.clocked = clocked
+        self.interval = interval
+        self.begun = 0
+
+    def read(self):
+        self.begun += 1
+        if self.interval:
+            time.sleep(self.interval)
+        return np.full((4, 4, 3), self.begun % 256, np.uint8)
+
+
+def test_streaming_a_clocked_camera_gives_the_newest_frame_and_drops_older_ones():
+    camera = NumberedCamera(clocked=True, interval=0.01)
+    supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=2.0)
+    supervisor.stream()
+    try:
+        guarded(supervisor.read)
+        time.sleep(0.3)  # the loop is busy: the camera goes on making frames meanwhile
+        frame = guarded(supervisor.read)
+        assert frame[0, 0, 0] == supervisor.last_seq % 256
+        assert supervisor.last_seq >= 10  # not the frame after the first one: the newest
+        assert camera.begun - supervisor.last_seq <= 2
+    finally:
+        supervisor.close()
+
+
+def test_streaming_an_unclocked_camera_reads_one_frame_ahead_only():
+    camera = NumberedCamera(clocked=False)
+    supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=2.0)
+    supervisor.stream()
+    try:
+        first = guarded(supervisor.read)
+        time.sleep(0.2)
+        assert camera.begun == 2  # the one it gave and the one it holds: nothing drawn that is never used
+        assert first[0, 0, 0] == 1
+        assert guarded(supervisor.read)[0, 0, 0] == 2 and supervisor.last_seq == 2
+    finally:
+        supervisor.close()
+
+
+def test_next_seq_numbers_frames_whose_read_begins_after_the_call(streaming):
+    camera = NumberedCamera(clocked=False)
+    supervisor = CameraSupervisor(camera, timeout=2.0, open_timeout=2.0)
+    supervisor.stream(streaming)
+    try:
+        guarded(supervisor.read)
+        time.sleep(0.1)
+        wanted = supervisor.next_seq()  # a press now: read ahead or not, the next frame it gives began before
+        seqs = []
+        while not seqs or seqs[-1] < wanted:
+            guarded(supervisor.read)
+            seqs.append(supervisor.last_seq)
+        assert seqs[-1] == wanted and camera.begun >= wanted
+        assert seqs[:-1] == ([2] if streaming else [])
+    finally:
+        supervisor.close()

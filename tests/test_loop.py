@@ -238,3 +238,19 @@ def test_on_a_pi_without_its_camera_auto_never_falls_back_to_made_up_frames(monk
     assert isinstance(device.app.choose_camera("auto", simulate=False, model_size=(224, 224)), PiCamera)
     monkeypatch.setattr(device.app, "is_raspberry_pi", lambda: False)  # a PC: the synthetic scene
     assert isinstance(device.app.choose_camera("auto", simulate=False, model_size=(224, 224)), Synthetic)
+
+
+def test_frames_read_ahead_are_never_taught_to_a_press_that_came_after_their_capture_began(embedder, tmp_path):
+    loop = make_loop(embedder, SyntheticCamera(fps=0), tmp_path)
+    loop.camera.stream()  # as run() does: the next frame is read while the model looks at this one
+    try:
+        loop.step()
+        time.sleep(0.2)  # the frame after it is read meanwhile
+        loop.teach_next(0, 1)
+        early = loop.step()
+        assert early.taught is None  # its capture began before the press
+        late = loop.step()
+        assert late.taught == 0 and late.seq == early.seq + 1
+        assert loop.head.counts[0] == 1
+    finally:
+        loop.close()
