@@ -130,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path, help="a file from teachbox export or the page's Export")
     imp.add_argument("--state-dir", help="folder of the learned state (overrides [storage] state_dir)")
 
+    bench = with_config(commands.add_parser("bench", help="the loop measured against the model's own speed, "
+                                                          "memory, start-up, the heads and the page's load"))
+    bench.add_argument("--source", choices=SOURCES, default="picture", help="what the box looks at")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    bench.add_argument("--quick", action="store_true", help="leave out the start-up and the heads")
     commands.add_parser("default-config", help="print a config file with every key and its default")
     with_config(commands.add_parser("mdns-service", help="print the avahi service file that announces the page "
                                                          "under [box] name (the installer writes it)"))
@@ -375,6 +380,20 @@ def _import(args, config: Config) -> int:
     return 0
 
 
+def _bench(args, config: Config) -> int:
+    from .benchmark import render, run_bench
+
+    config = config.override("source", kind=args.source)
+    if not log.isEnabledFor(logging.DEBUG):  # the box built and run here says what it does at start: not wanted
+        for name in ("device", "web_ui", "waitress"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # ten clients queue on purpose
+    source = _open_source(args.source, config)
+    result = run_bench(config, source, source_name=args.source, heads=not args.quick, start=not args.quick)
+    _out(json.dumps(result, indent=2) if args.json else render(result))
+    return 0
+
+
 def _dispatch(args) -> int:
     if args.command == "default-config":
         _out(render_defaults())
@@ -387,7 +406,7 @@ def _dispatch(args) -> int:
         _out(avahi_service(config.box_name, config.web.port))
         return 0
     handler = {"run": _run, "eval": _eval, "info": _info, "fetch-model": _fetch, "examples": _examples,
-               "export": _export, "import": _import}[args.command]
+               "export": _export, "import": _import, "bench": _bench}[args.command]
     try:
         return handler(args, config)
     except ModelMissingError as exc:

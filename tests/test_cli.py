@@ -872,3 +872,25 @@ def test_a_busy_port_is_said_before_the_model_loads(isolated, tmp_path, caplog):
     text = caplog.text
     assert f"127.0.0.1:{port}" in text and "already running" in text
     assert "no-such-model" not in text  # the model was never looked at
+
+
+def test_bench_json_gives_every_figure_it_promises(capsys, model_path, tmp_path):
+    code = main(["bench", "--json", "--quick", "--model", str(model_path)])
+    assert code == 0
+    figures = json.loads(capsys.readouterr().out)
+    for key in ("pipeline_ratio", "clock_ratio", "invoke_fps", "loop_fps", "web_load_ratio"):
+        assert isinstance(figures[key], float) and figures[key] > 0, key
+    assert figures["model"] == model_path.name
+    assert set(figures["stages"]) == {"capture", "preprocess", "invoke", "classify"}
+    assert all(stage["p99_ms"] >= stage["median_ms"] > 0 for stage in figures["stages"].values())
+    assert "heads" not in figures and "rss_mb" not in figures  # --quick leaves them out
+
+
+def test_bench_heads_cover_every_head_at_each_size():
+    from device.benchmark import measure_heads
+
+    table = measure_heads(16, sizes=(10, 100))
+    assert set(table) == {"metric (default)", "nearest centroid", "k=3 neighbours"}
+    for rows in table.values():
+        assert set(rows) == {10, 100}
+        assert all(row["predict_us"] > 0 and row["refit_ms"] >= 0 for row in rows.values())
