@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from device.benchmark import _per_call_us  # noqa: E402
 from device.camera import FolderCamera, SyntheticCamera  # noqa: E402
 from device.embedder import Embedder  # noqa: E402
 from device.head import NearestCentroidHead  # noqa: E402
@@ -147,13 +147,7 @@ def bench_idle(model, threads, idle_counts=(0, 150, 300)):
 
 
 def per_call_us(fn, repeat=2000):
-    runs = []
-    for _ in range(5):
-        started = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        runs.append((time.perf_counter() - started) / repeat * 1e6)
-    return statistics.median(runs)
+    return _per_call_us(fn, repeat)
 
 
 def main() -> None:
